@@ -1,0 +1,93 @@
+"""Command line of the Spark image: ``<domain> <layer> --ds YYYY-MM-DD [job options]``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Job:
+    """One runnable layer of a domain: ``run(spark, ds, **options)`` plus its extra CLI options."""
+
+    run: Callable[..., object]
+    options: Sequence[tuple[str, dict]] = field(default_factory=tuple)
+
+
+def _registry() -> dict[str, dict[str, Job]]:
+    from lakehouse_jobs import tweets
+
+    return {
+        "tweets": {
+            "raw": Job(
+                tweets.run_raw,
+                [("--source", {"help": "files to read (default: the slice's landing folder)"})],
+            ),
+            "bronze": Job(
+                tweets.run_bronze,
+                [("--max-reject-ratio", {"type": float, "default": 0.05, "help": "fail above this share"})],
+            ),
+            "gold": Job(tweets.run_gold),
+        },
+    }
+
+
+def _date(text: str) -> str:
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--ds must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+def build_parser(registry: dict[str, dict[str, Job]]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakehouse-spark", description=__doc__)
+    domains = parser.add_subparsers(dest="domain", required=True, metavar="domain")
+    for domain, layers in registry.items():
+        layer_parsers = domains.add_parser(domain, help=f"{domain} pipeline").add_subparsers(
+            dest="layer", required=True, metavar="layer"
+        )
+        for layer, job in layers.items():
+            sub = layer_parsers.add_parser(layer, help=(job.run.__doc__ or "").splitlines()[0])
+            sub.add_argument("--ds", required=True, type=_date, help="the data interval's date, YYYY-MM-DD")
+            for flag, kwargs in job.options:
+                sub.add_argument(flag, **kwargs)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    registry = _registry()
+    args = build_parser(registry).parse_args(argv)
+    job = registry[args.domain][args.layer]
+    options = {k: v for k, v in vars(args).items() if k not in {"domain", "layer", "ds"} and v is not None}
+    from lakehouse_jobs.session import JobEnv, build_session
+
+    try:
+        env = JobEnv.from_env()
+        if args.layer == "raw":
+            options.setdefault("landing_bucket", env.landing_bucket)
+        spark = build_session(f"{args.domain}-{args.layer}", env)
+        try:
+            result = job.run(spark, args.ds, **options)
+        finally:
+            spark.stop()
+    except Exception as exc:  # noqa: BLE001 - the contract is one line and a non-zero exit, whatever failed
+        traceback.print_exc(file=sys.stderr)
+        print(f"{args.domain} {args.layer} ds={args.ds} failed: {_one_line(exc)}", file=sys.stderr, flush=True)
+        return 1
+    print(f"{args.domain} {args.layer} ds={args.ds} done: {result}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Pipeline metadata in the ``ops`` namespace: extraction runs recorded from landing manifests."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from pyspark.sql import types as T
+
+from lakehouse_jobs.iceberg import merge_rows, read_text_file
+
+log = logging.getLogger(__name__)
+
+EXTRACTIONS = "ops.extractions"
+EXTRACTIONS_SCHEMA = T.StructType(
+    [
+        T.StructField("domain", T.StringType(), False),
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("source", T.StringType()),
+        T.StructField("object_key", T.StringType()),
+        T.StructField("bytes", T.LongType()),
+        T.StructField("lines", T.LongType()),
+        T.StructField("sha256", T.StringType()),
+        T.StructField("downloader", T.StringType()),
+        T.StructField("started_at", T.TimestampType()),
+        T.StructField("finished_at", T.TimestampType()),
+        T.StructField("duration_s", T.DoubleType()),
+        T.StructField("status", T.StringType()),
+        T.StructField("raw_rows", T.LongType()),
+    ]
+)
+MANIFEST_FIELDS = ("domain", "ds", "source", "object_key", "bytes", "lines", "sha256", "status")
+
+
+class ManifestError(RuntimeError):
+    """The landing manifest is missing, unreadable or disagrees with the landed data."""
+
+
+def manifest_uri(bucket: str, domain: str, ds: str) -> str:
+    """Location of the manifest the Airflow land task writes next to the landed files."""
+    return f"s3a://{bucket}/{domain}/ds={ds}/_manifest.json"
+
+
+def load_manifest(spark, uri: str) -> dict | None:
+    """Parse the manifest at ``uri``; ``None`` when there is none (data landed by other means)."""
+    text = read_text_file(spark, uri)
+    if text is None:
+        return None
+    try:
+        manifest = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{uri} is not valid JSON: {exc}") from exc
+    missing = [f for f in MANIFEST_FIELDS if f not in manifest]
+    if missing:
+        raise ManifestError(f"{uri} lacks fields {missing}")
+    return manifest
+
+
+def record_extraction(spark, manifest: dict, raw_rows: int) -> None:
+    """Upsert one extraction run (keyed by domain and ds) into ``ops.extractions``."""
+    from pyspark.sql import functions as F
+
+    row = {name: manifest.get(name) for name in EXTRACTIONS_SCHEMA.fieldNames()}
+    row["raw_rows"] = raw_rows
+    strings = T.StructType([T.StructField(f.name, T.StringType()) for f in EXTRACTIONS_SCHEMA.fields])
+    df = spark.createDataFrame([{k: None if v is None else str(v) for k, v in row.items()}], strings)
+    # ISO-8601 with offset ("...+00:00") is parsed by the cast; the session time zone is UTC.
+    df = df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in EXTRACTIONS_SCHEMA.fields])
+    merge_rows(df, EXTRACTIONS, EXTRACTIONS_SCHEMA, keys=("domain", "ds"))
+    log.info("recorded extraction %s ds=%s: %s bytes, %s lines", row["domain"], row["ds"], row["bytes"], row["lines"])

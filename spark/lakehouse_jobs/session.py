@@ -1,0 +1,112 @@
+"""The one SparkSession builder: every setting comes from environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+CATALOG = "lake"
+
+
+class ConfigError(RuntimeError):
+    """A required environment variable is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class JobEnv:
+    """Connection settings of a job, read from the environment the operator prepared."""
+
+    catalog_uri: str
+    catalog_user: str
+    catalog_password: str
+    warehouse: str
+    s3_endpoint: str
+    s3_access_key: str
+    s3_secret_key: str
+    s3_region: str = "us-east-1"
+    landing_bucket: str = "landing"
+    master: str = "local[*]"
+    driver_memory: str = "4g"
+    extra_jars: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> JobEnv:
+        """Build the settings from `env` (default: `os.environ`), failing on the first missing variable."""
+        env = os.environ if env is None else env
+
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise ConfigError(f"environment variable {name} is not set")
+            return value
+
+        uri = required("LAKEHOUSE_CATALOG_URI")
+        if not uri.startswith("jdbc:"):
+            raise ConfigError(f"LAKEHOUSE_CATALOG_URI must be a JDBC URL, got {uri!r}")
+        return cls(
+            catalog_uri=uri,
+            catalog_user=required("LAKEHOUSE_CATALOG_USER"),
+            catalog_password=env.get("LAKEHOUSE_CATALOG_PASSWORD", ""),
+            warehouse=env.get("LAKEHOUSE_WAREHOUSE", "s3a://lakehouse/warehouse"),
+            s3_endpoint=required("S3_ENDPOINT"),
+            s3_access_key=required("S3_ACCESS_KEY"),
+            s3_secret_key=required("S3_SECRET_KEY"),
+            s3_region=env.get("S3_REGION", "us-east-1"),
+            landing_bucket=env.get("LAKEHOUSE_LANDING_BUCKET", "landing"),
+            master=env.get("SPARK_MASTER", "local[*]") or "local[*]",
+            driver_memory=env.get("SPARK_DRIVER_MEMORY", "4g") or "4g",
+            extra_jars=env.get("SPARK_EXTRA_JARS", ""),
+        )
+
+    def spark_conf(self) -> dict[str, str]:
+        """Every Spark property the lakehouse needs (the image's spark-defaults.conf repeats the static ones)."""
+        conf = {
+            "spark.master": self.master,
+            "spark.driver.memory": self.driver_memory,
+            "spark.sql.session.timeZone": "UTC",
+            # Impossible dates (2020-02-30) must parse to NULL, not raise SparkUpgradeException.
+            "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+            "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+            f"spark.sql.catalog.{CATALOG}": "org.apache.iceberg.spark.SparkCatalog",
+            f"spark.sql.catalog.{CATALOG}.catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
+            f"spark.sql.catalog.{CATALOG}.uri": self.catalog_uri,
+            f"spark.sql.catalog.{CATALOG}.jdbc.user": self.catalog_user,
+            f"spark.sql.catalog.{CATALOG}.jdbc.password": self.catalog_password,
+            f"spark.sql.catalog.{CATALOG}.jdbc.schema-version": "V1",
+            f"spark.sql.catalog.{CATALOG}.warehouse": self.warehouse,
+            "spark.sql.defaultCatalog": CATALOG,
+            "spark.hadoop.fs.s3a.endpoint": self.s3_endpoint,
+            "spark.hadoop.fs.s3a.endpoint.region": self.s3_region,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.access.key": self.s3_access_key,
+            "spark.hadoop.fs.s3a.secret.key": self.s3_secret_key,
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(self.s3_endpoint.startswith("https")).lower(),
+            "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+            # Small jobs on 2 cores: the default 200 shuffle partitions only add scheduling overhead.
+            "spark.sql.shuffle.partitions": os.environ.get("SPARK_SHUFFLE_PARTITIONS", "8"),
+            "spark.sql.adaptive.enabled": "true",
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+        }
+        if self.extra_jars:
+            conf["spark.jars"] = self.extra_jars
+        return conf
+
+
+def build_session(app_name: str, env: JobEnv | None = None):
+    """Return the SparkSession for a job, configured from the environment only.
+
+    Args:
+        app_name: Spark application name, e.g. ``tweets-bronze``.
+        env: settings to use instead of reading ``os.environ`` (tests).
+    """
+    from pyspark.sql import SparkSession
+
+    env = env or JobEnv.from_env()
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in env.spark_conf().items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("SPARK_LOG_LEVEL", "WARN"))
+    return spark

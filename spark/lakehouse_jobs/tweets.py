@@ -1,0 +1,286 @@
+"""Tweets: landed TSV lines -> raw.tweets -> bronze.tweets (+ rejects) -> gold tweet counts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse_jobs import ops
+from lakehouse_jobs.iceberg import read_slice, replace_slice
+from lakehouse_jobs.lines import read_numbered_lines
+
+log = logging.getLogger(__name__)
+
+DOMAIN = "tweets"
+HEADER = "tweet_id\tdate\ttime\tlang\tcountry_code"
+COLUMNS = HEADER.split("\t")
+
+RAW = "raw.tweets"
+BRONZE = "bronze.tweets"
+REJECTS = "bronze.tweets_rejects"
+GOLD_PER_HOUR = "gold.tweets_per_hour"
+GOLD_PER_DAY = "gold.tweets_per_day"
+GOLD_BY_LANGUAGE = "gold.tweets_by_language"
+
+RAW_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("line", T.StringType()),
+        T.StructField("_source_file", T.StringType(), False),
+        T.StructField("_line_number", T.LongType(), False),
+        T.StructField("_loaded_at", T.TimestampType(), False),
+    ]
+)
+BRONZE_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("tweet_id", T.LongType(), False),
+        T.StructField("created_at", T.TimestampType(), False),
+        T.StructField("lang", T.StringType()),
+        T.StructField("country_code", T.StringType()),
+        T.StructField("_source_file", T.StringType(), False),
+        T.StructField("_line_number", T.LongType(), False),
+        T.StructField("_loaded_at", T.TimestampType(), False),
+    ]
+)
+REJECTS_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("reason", T.StringType(), False),
+        T.StructField("line", T.StringType()),
+        T.StructField("_source_file", T.StringType(), False),
+        T.StructField("_line_number", T.LongType(), False),
+        T.StructField("_loaded_at", T.TimestampType(), False),
+    ]
+)
+PER_HOUR_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("hour_start", T.TimestampType(), False),
+        T.StructField("tweets", T.LongType(), False),
+    ]
+)
+PER_DAY_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("day", T.DateType(), False),
+        T.StructField("tweets", T.LongType(), False),
+    ]
+)
+BY_LANGUAGE_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("lang", T.StringType(), False),
+        T.StructField("tweets", T.LongType(), False),
+    ]
+)
+
+# Kinds of raw line after classification.
+HEADER_LINE, RECORD, DUPLICATE, REJECT = "header", "record", "duplicate", "reject"
+UNKNOWN_LANGUAGE = "und"  # Twitter's own code for "undetermined"
+
+
+# --- pure transformations ----------------------------------------------------------------------
+
+
+def to_raw(lines: DataFrame, ds: str) -> DataFrame:
+    """Numbered lines (``line``, ``_source_file``, ``_line_number``) -> raw rows of slice ``ds``."""
+    return lines.select(
+        F.lit(ds).cast("date").alias("ds"),
+        "line",
+        "_source_file",
+        "_line_number",
+        F.current_timestamp().alias("_loaded_at"),
+    )
+
+
+def classify(raw: DataFrame) -> DataFrame:
+    """Parse and validate raw lines.
+
+    Adds the typed columns, ``kind`` (header, record, duplicate, reject) and ``reason`` (for rejects).
+    The header is expected once, as line 1 of a file; anywhere else it is a rejected ``repeated_header``.
+    Among valid lines, the first occurrence of a ``tweet_id`` (by file, then line) is the record; the others
+    are duplicates.
+    """
+    parts = F.split(F.col("line"), "\t", -1)
+    fields = raw.select("*", F.size(parts).alias("_n"), *[F.trim(parts[i]).alias(f"_{c}") for i, c in enumerate(COLUMNS)])
+    # try_cast: ids beyond BIGINT become NULL (a reject) instead of failing the job under ANSI mode.
+    tweet_id = F.when(F.col("_tweet_id").rlike(r"^[0-9]{1,19}$"), F.expr("try_cast(_tweet_id AS BIGINT)"))
+    created_at = F.when(
+        F.col("_date").rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$") & F.col("_time").rlike(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}$"),
+        F.to_timestamp(F.concat_ws(" ", "_date", "_time"), "yyyy-MM-dd HH:mm:ss"),
+    )
+    is_header = (F.col("_line_number") == 1) & (F.col("line") == HEADER)
+    reason = (
+        F.when(is_header, F.lit(None))
+        .when(F.col("line").isNull() | (F.trim(F.col("line")) == ""), "blank_line")
+        .when(F.col("line") == HEADER, "repeated_header")
+        .when(F.col("_n") != len(COLUMNS), "wrong_column_count")
+        .when(tweet_id.isNull(), "bad_tweet_id")
+        .when(created_at.isNull(), "bad_timestamp")
+    )
+    parsed = fields.select(
+        *raw.columns,
+        tweet_id.alias("tweet_id"),
+        created_at.alias("created_at"),
+        F.when(F.col("_lang") != "", F.lower("_lang")).alias("lang"),
+        F.when(F.col("_country_code") != "", F.upper("_country_code")).alias("country_code"),
+        reason.alias("reason"),
+    )
+    first_seen = Window.partitionBy("tweet_id").orderBy("_source_file", "_line_number")
+    occurrence = F.when(is_header | F.col("reason").isNotNull(), F.lit(None)).otherwise(
+        F.row_number().over(first_seen)
+    )
+    return parsed.withColumn(
+        "kind",
+        F.when(is_header, HEADER_LINE)
+        .when(F.col("reason").isNotNull(), REJECT)
+        .when(occurrence == 1, RECORD)
+        .otherwise(DUPLICATE),
+    )
+
+
+def accepted(classified: DataFrame) -> DataFrame:
+    """The de-duplicated, typed records of a classified slice."""
+    return classified.where(F.col("kind") == RECORD)
+
+
+def rejected(classified: DataFrame) -> DataFrame:
+    """Every refused line with its reason."""
+    return classified.where(F.col("kind") == REJECT)
+
+
+def per_hour(bronze: DataFrame) -> DataFrame:
+    """Tweets per UTC hour (the session time zone is UTC)."""
+    return (
+        bronze.groupBy("ds", F.date_trunc("hour", "created_at").alias("hour_start"))
+        .agg(F.count("*").alias("tweets"))
+        .orderBy("hour_start")
+    )
+
+
+def per_day(bronze: DataFrame) -> DataFrame:
+    """Tweets per UTC calendar day."""
+    return (
+        bronze.groupBy("ds", F.to_date("created_at").alias("day")).agg(F.count("*").alias("tweets")).orderBy("day")
+    )
+
+
+def by_language(bronze: DataFrame) -> DataFrame:
+    """Tweets per language code; a missing code counts as ``und``."""
+    return (
+        bronze.groupBy("ds", F.coalesce("lang", F.lit(UNKNOWN_LANGUAGE)).alias("lang"))
+        .agg(F.count("*").alias("tweets"))
+        .orderBy(F.desc("tweets"), "lang")
+    )
+
+
+# --- reconciliation ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """How the raw lines of a slice were accounted for."""
+
+    raw: int
+    headers: int
+    accepted: int
+    duplicates: int
+    rejects: int
+
+    @property
+    def records(self) -> int:
+        """Raw lines that are data (everything but the file headers)."""
+        return self.raw - self.headers
+
+    @property
+    def reject_ratio(self) -> float:
+        return self.rejects / self.records if self.records else 0.0
+
+    def check(self) -> None:
+        """Fail unless raw = headers + accepted + duplicates + rejects."""
+        total = self.headers + self.accepted + self.duplicates + self.rejects
+        if total != self.raw:
+            raise AssertionError(f"lines lost in bronze: raw {self.raw} != {total} accounted for ({self})")
+
+    @classmethod
+    def of(cls, classified: DataFrame, raw_count: int) -> Reconciliation:
+        counts = {row["kind"]: row["n"] for row in classified.groupBy("kind").agg(F.count("*").alias("n")).collect()}
+        return cls(
+            raw=raw_count,
+            headers=counts.get(HEADER_LINE, 0),
+            accepted=counts.get(RECORD, 0),
+            duplicates=counts.get(DUPLICATE, 0),
+            rejects=counts.get(REJECT, 0),
+        )
+
+
+class RejectRatioExceeded(RuntimeError):
+    """Too many refused lines for the slice to be published."""
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+
+
+def run_raw(spark, ds: str, *, source: str | None = None, landing_bucket: str = "landing") -> int:
+    """Land every line of the slice's files in ``raw.tweets``; record the extraction. Returns the row count."""
+    source = source or f"s3a://{landing_bucket}/{DOMAIN}/ds={ds}/"
+    raw = to_raw(read_numbered_lines(spark, source), ds)
+    replace_slice(raw, RAW, RAW_SCHEMA, ds)
+    rows = read_slice(spark, RAW, ds).count()
+    manifest = ops.load_manifest(spark, ops.manifest_uri(landing_bucket, DOMAIN, ds))
+    if manifest is not None:
+        if manifest["ds"] != ds:
+            raise ops.ManifestError(f"manifest is for ds={manifest['ds']}, not {ds}")
+        if int(manifest["lines"]) != rows:
+            raise ops.ManifestError(f"landed file has {manifest['lines']} lines but raw.tweets got {rows}")
+        ops.record_extraction(spark, manifest, rows)
+    log.info("raw.tweets ds=%s: %d lines from %s", ds, rows, source)
+    return rows
+
+
+def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.05) -> Reconciliation:
+    """Type, validate and de-duplicate the slice; refuse to publish it when too many lines are rejected."""
+    raw = read_slice(spark, RAW, ds)
+    raw_count = raw.count()
+    classified = classify(raw).persist()
+    try:
+        recon = Reconciliation.of(classified, raw_count)
+        recon.check()
+        log.info("bronze.tweets ds=%s reconciliation: %s (reject ratio %.4f)", ds, recon, recon.reject_ratio)
+        replace_slice(rejected(classified), REJECTS, REJECTS_SCHEMA, ds)
+        if recon.reject_ratio > max_reject_ratio:
+            raise RejectRatioExceeded(
+                f"{recon.rejects} of {recon.records} lines rejected ({recon.reject_ratio:.2%}) "
+                f"> max_reject_ratio {max_reject_ratio:.2%}; see {REJECTS} ds={ds}"
+            )
+        replace_slice(accepted(classified), BRONZE, BRONZE_SCHEMA, ds)
+    finally:
+        classified.unpersist()
+    written = (read_slice(spark, BRONZE, ds).count(), read_slice(spark, REJECTS, ds).count())
+    if written != (recon.accepted, recon.rejects):
+        raise AssertionError(f"written (accepted, rejects) {written} != classified {(recon.accepted, recon.rejects)}")
+    return recon
+
+
+def run_gold(spark, ds: str) -> dict[str, int]:
+    """Rebuild the slice of each gold table from the bronze slice. Returns row counts per table."""
+    bronze = read_slice(spark, BRONZE, ds).persist()
+    try:
+        outputs = {
+            GOLD_PER_HOUR: (per_hour(bronze), PER_HOUR_SCHEMA),
+            GOLD_PER_DAY: (per_day(bronze), PER_DAY_SCHEMA),
+            GOLD_BY_LANGUAGE: (by_language(bronze), BY_LANGUAGE_SCHEMA),
+        }
+        counts = {}
+        for table, (df, schema) in outputs.items():
+            replace_slice(df, table, schema, ds)
+            counts[table] = read_slice(spark, table, ds).count()
+    finally:
+        bronze.unpersist()
+    log.info("gold tweets ds=%s: %s", ds, counts)
+    return counts
