@@ -76,7 +76,9 @@ def merge_rows(df, table: str, schema, keys: Sequence[str], partitioned_by: Sequ
     view = f"_merge_source_{table.replace('.', '_')}"
     conform(df, schema).createOrReplaceTempView(view)
     on = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-    spark.sql(f"MERGE INTO {name} t USING {view} s ON {on} WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+    spark.sql(
+        f"MERGE INTO {name} t USING {view} s ON {on} WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+    )
     spark.catalog.dropTempView(view)
     log.info("merged into %s on %s", name, ", ".join(keys))
 

@@ -107,7 +107,9 @@ def classify(raw: DataFrame) -> DataFrame:
     are duplicates.
     """
     parts = F.split(F.col("line"), "\t", -1)
-    fields = raw.select("*", F.size(parts).alias("_n"), *[F.trim(parts[i]).alias(f"_{c}") for i, c in enumerate(COLUMNS)])
+    fields = raw.select(
+        "*", F.size(parts).alias("_n"), *[F.trim(parts[i]).alias(f"_{c}") for i, c in enumerate(COLUMNS)]
+    )
     # try_cast: ids beyond BIGINT become NULL (a reject) instead of failing the job under ANSI mode.
     tweet_id = F.when(F.col("_tweet_id").rlike(r"^[0-9]{1,19}$"), F.expr("try_cast(_tweet_id AS BIGINT)"))
     created_at = F.when(
@@ -132,9 +134,7 @@ def classify(raw: DataFrame) -> DataFrame:
         reason.alias("reason"),
     )
     first_seen = Window.partitionBy("tweet_id").orderBy("_source_file", "_line_number")
-    occurrence = F.when(is_header | F.col("reason").isNotNull(), F.lit(None)).otherwise(
-        F.row_number().over(first_seen)
-    )
+    occurrence = F.when(is_header | F.col("reason").isNotNull(), F.lit(None)).otherwise(F.row_number().over(first_seen))
     return parsed.withColumn(
         "kind",
         F.when(is_header, HEADER_LINE)
@@ -165,9 +165,7 @@ def per_hour(bronze: DataFrame) -> DataFrame:
 
 def per_day(bronze: DataFrame) -> DataFrame:
     """Tweets per UTC calendar day."""
-    return (
-        bronze.groupBy("ds", F.to_date("created_at").alias("day")).agg(F.count("*").alias("tweets")).orderBy("day")
-    )
+    return bronze.groupBy("ds", F.to_date("created_at").alias("day")).agg(F.count("*").alias("tweets")).orderBy("day")
 
 
 def by_language(bronze: DataFrame) -> DataFrame:

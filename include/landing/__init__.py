@@ -1,0 +1,1 @@
+"""Landing: download source files and store them unchanged in the landing bucket."""

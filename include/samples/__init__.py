@@ -1,0 +1,1 @@
+"""Sample data generators and a local HTTP server for development and tests."""

@@ -1,0 +1,129 @@
+"""The operator every Spark task uses: a DockerOperator that can also run the same command line locally."""
+
+from __future__ import annotations
+
+import collections
+import os
+import subprocess
+from collections.abc import Sequence
+
+from airflow.providers.docker.operators.docker import DockerOperator
+
+from include.assets import iceberg_asset
+from include.settings import Settings, load_settings
+
+# Secrets go to DockerOperator's private_environment, which is neither templated nor rendered in the UI.
+SECRET_KEYS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "LAKEHOUSE_CATALOG_PASSWORD")
+# Optional Spark tuning passed through from the worker's environment when set.
+PASSTHROUGH = {"LAKEHOUSE_SPARK_MASTER": "SPARK_MASTER", "LAKEHOUSE_SPARK_DRIVER_MEMORY": "SPARK_DRIVER_MEMORY"}
+
+
+class SparkJobFailed(RuntimeError):
+    """The Spark job exited non-zero; the message is the job's one-line reason."""
+
+
+def job_environment(settings: Settings) -> dict[str, str]:
+    """Resolve the Airflow connections into the job's environment. Call only at task run time."""
+    from airflow.sdk import BaseHook
+
+    s3 = BaseHook.get_connection(settings.s3_conn_id)
+    s3_extra = s3.extra_dejson
+    endpoint = s3_extra.get("endpoint_url") or s3_extra.get("host")
+    if not endpoint:
+        raise ValueError(f"connection {settings.s3_conn_id!r} needs extra.endpoint_url (the MinIO/S3 URL)")
+    catalog = BaseHook.get_connection(settings.catalog_conn_id)
+    if not catalog.host or not catalog.schema:
+        raise ValueError(f"connection {settings.catalog_conn_id!r} needs a host and a schema (the catalog database)")
+    env = {
+        "S3_ENDPOINT": endpoint,
+        "S3_REGION": s3_extra.get("region_name", "us-east-1"),
+        "S3_ACCESS_KEY": s3.login or "",
+        "S3_SECRET_KEY": s3.password or "",
+        "LAKEHOUSE_CATALOG_URI": f"jdbc:postgresql://{catalog.host}:{catalog.port or 5432}/{catalog.schema}",
+        "LAKEHOUSE_CATALOG_USER": catalog.login or "",
+        "LAKEHOUSE_CATALOG_PASSWORD": catalog.password or "",
+        "LAKEHOUSE_WAREHOUSE": settings.warehouse,
+        "LAKEHOUSE_LANDING_BUCKET": settings.landing_bucket,
+    }
+    env.update({job_key: os.environ[key] for key, job_key in PASSTHROUGH.items() if os.environ.get(key)})
+    return env
+
+
+class SparkJobOperator(DockerOperator):
+    """Run ``<domain> <layer> --ds {{ ds }} [job_args]`` in the Spark image.
+
+    With ``LAKEHOUSE_SPARK_RUNNER=local`` the identical arguments run as a subprocess of the worker
+    (``python -m lakehouse_jobs ...``) instead of a container; both stream the job's output into the task log.
+
+    Args:
+        domain: the pipeline, e.g. ``tweets``.
+        layer: ``raw``, ``bronze`` or ``gold``.
+        writes: the Iceberg tables (``<namespace>.<table>``) the job writes, declared as outlet Assets.
+        job_args: extra job options (templated), e.g. ``["--max-reject-ratio", "{{ params.max_reject_ratio }}"]``.
+    """
+
+    ui_color = "#fde8d7"
+
+    def __init__(
+        self,
+        *,
+        domain: str,
+        layer: str,
+        writes: Sequence[str] = (),
+        job_args: Sequence[str] = (),
+        **kwargs,
+    ) -> None:
+        settings = load_settings()
+        kwargs.setdefault("task_id", layer)
+        kwargs.setdefault("image", settings.spark_image)
+        kwargs.setdefault("docker_url", settings.docker_url)
+        kwargs.setdefault("network_mode", settings.docker_network)
+        kwargs.setdefault("auto_remove", "success")
+        kwargs.setdefault("outlets", [iceberg_asset(t) for t in writes])
+        super().__init__(
+            command=[domain, layer, "--ds", "{{ ds }}", *job_args],
+            mount_tmp_dir=False,
+            **kwargs,
+        )
+        self.domain = domain
+        self.layer = layer
+        self._process: subprocess.Popen | None = None
+
+    def execute(self, context):
+        settings = load_settings()
+        env = job_environment(settings)
+        if settings.spark_runner == "local":
+            return self._run_local(settings, env)
+        self.environment = {**self.environment, **{k: v for k, v in env.items() if k not in SECRET_KEYS}}
+        self._private_environment = {**self._private_environment, **{k: env[k] for k in SECRET_KEYS}}
+        return super().execute(context)
+
+    def _run_local(self, settings: Settings, env: dict[str, str]) -> str:
+        command = [*settings.local_spark_command, *self.command]
+        self.log.info("Running Spark job locally: %s", " ".join(command))
+        tail: collections.deque[str] = collections.deque(maxlen=20)
+        self._process = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            line = line.rstrip("\n")
+            tail.append(line)
+            self.log.info("%s", line)
+        code = self._process.wait()
+        if code != 0:
+            reason = next((t for t in reversed(tail) if " failed: " in t), tail[-1] if tail else "no output")
+            raise SparkJobFailed(f"Spark job exited with {code}: {reason}")
+        return tail[-1] if tail else ""
+
+    def on_kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self.log.info("Terminating the local Spark job")
+            self._process.terminate()
+            return
+        super().on_kill()
