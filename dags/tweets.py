@@ -19,7 +19,7 @@ DEFAULT_SOURCE = "https://zenodo.org/records/3723940/files/full_dataset.tsv?down
 
 @dag(
     schedule="@daily",
-    start_date=datetime(2026, 1, 1),
+    start_date=datetime(2020, 1, 1),
     catchup=False,
     max_active_runs=1,
     tags=["lakehouse", "tweets"],

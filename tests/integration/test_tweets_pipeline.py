@@ -112,8 +112,9 @@ def run_tweets_dag(source_url: str) -> None:
     load_settings.cache_clear()
     dag = DagBag(dag_folder=str(ROOT / "dags" / "tweets.py")).dags["tweets"]
     run = dag.test(logical_date=LOGICAL_DATE, run_conf={"source_url": source_url})
-    failed = [ti.task_id for ti in run.get_task_instances() if ti.state != "success"]
-    assert run.state == "success", f"tweets run {run.state}; tasks not successful: {failed}"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", f"tweets run {run.state}; task states: {states}"
+    assert states == dict.fromkeys(dag.task_ids, "success")
 
 
 def slice_rows(catalog, table: str) -> Counter:

@@ -1,0 +1,168 @@
+"""The Docker-free stand-ins for the compose services, shared by the run script, the tests and the benchmarks.
+
+moto's S3 server plays MinIO and the local PostgreSQL holds the Iceberg catalog; Spark jobs run in local mode
+(or on a standalone cluster) with the jars from ``.jars/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUCKETS = ("landing", "lakehouse")
+S3_KEY = "test"  # moto accepts any credentials; these never leave this machine
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    """Block until something accepts connections on ``127.0.0.1:port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def jar_list(jars_dir: Path | None = None) -> str:
+    """Comma-separated jars for ``spark.jars`` (see scripts/setup.sh for where each comes from)."""
+    folder = Path(jars_dir or os.environ.get("LAKEHOUSE_JARS_DIR", ROOT / ".jars"))
+    jars = sorted(str(p) for p in folder.glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(f"no jars in {folder}: run `make setup` first")
+    return ",".join(jars)
+
+
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=S3_KEY, aws_secret_access_key=S3_KEY, region_name="us-east-1"
+    )
+
+
+@contextmanager
+def moto_s3(log_path: Path | None = None) -> Iterator[str]:
+    """Run moto's S3 server on a free port with the lakehouse buckets; yield its endpoint URL."""
+    port = free_port()
+    log = open(log_path or os.devnull, "w")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
+    )
+    try:
+        wait_for_port(port)
+        endpoint = f"http://127.0.0.1:{port}"
+        client = s3_client(endpoint)
+        for bucket in BUCKETS:
+            client.create_bucket(Bucket=bucket)
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def recreate_database(name: str) -> None:
+    """Drop and create a PostgreSQL database on the local server."""
+    import psycopg2
+
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cur.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+
+
+def drop_database(name: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        conn.close()
+
+
+def job_env(s3_endpoint: str, catalog_db: str, *, driver_memory: str = "2g") -> dict[str, str]:
+    """The Spark job environment (the same variables the operator derives from the Airflow connections)."""
+    return {
+        "LAKEHOUSE_CATALOG_URI": f"jdbc:postgresql://{PG_HOST}:{PG_PORT}/{catalog_db}",
+        "LAKEHOUSE_CATALOG_USER": PG_USER,
+        "LAKEHOUSE_CATALOG_PASSWORD": "",
+        "LAKEHOUSE_WAREHOUSE": "s3a://lakehouse/warehouse",
+        "S3_ENDPOINT": s3_endpoint,
+        "S3_ACCESS_KEY": S3_KEY,
+        "S3_SECRET_KEY": S3_KEY,
+        "S3_REGION": "us-east-1",
+        "SPARK_EXTRA_JARS": jar_list(),
+        "SPARK_DRIVER_MEMORY": driver_memory,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+
+
+def airflow_env(airflow_home: Path, s3_endpoint: str, catalog_db: str) -> dict[str, str]:
+    """Environment for an isolated Airflow (SQLite metadata) whose Spark tasks run locally on these services.
+
+    The local runner hands the worker's environment to the job, so add ``job_env()``'s ``SPARK_EXTRA_JARS`` too.
+    """
+    return {
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
+        "LAKEHOUSE_SPARK_RUNNER": "local",
+        "LAKEHOUSE_SPARK_LOCAL_COMMAND": f"{sys.executable} -m lakehouse_jobs",
+        "LAKEHOUSE_SPARK_DRIVER_MEMORY": "2g",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+        "AIRFLOW_CONN_LAKEHOUSE_S3": json.dumps(
+            {
+                "conn_type": "aws",
+                "login": S3_KEY,
+                "password": S3_KEY,
+                "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"},
+            }
+        ),
+        "AIRFLOW_CONN_ICEBERG_CATALOG": json.dumps(
+            {"conn_type": "postgres", "host": PG_HOST, "port": PG_PORT, "login": PG_USER, "schema": catalog_db}
+        ),
+    }
+
+
+def pyiceberg_catalog(s3_endpoint: str, catalog_db: str):
+    """PyIceberg's SqlCatalog over the same catalog database and warehouse."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    return SqlCatalog(
+        "lake",
+        uri=f"postgresql+psycopg2://{PG_USER}@{PG_HOST}:{PG_PORT}/{catalog_db}",
+        warehouse="s3://lakehouse/warehouse",
+        **{
+            "s3.endpoint": s3_endpoint,
+            "s3.access-key-id": S3_KEY,
+            "s3.secret-access-key": S3_KEY,
+            "s3.region": "us-east-1",
+        },
+    )
