@@ -93,10 +93,15 @@ class SparkJobOperator(DockerOperator):
         settings = load_settings()
         env = job_environment(settings)
         if settings.spark_runner == "local":
-            return self._run_local(settings, env)
-        self.environment = {**self.environment, **{k: v for k, v in env.items() if k not in SECRET_KEYS}}
-        self._private_environment = {**self._private_environment, **{k: env[k] for k in SECRET_KEYS}}
-        return super().execute(context)
+            result = self._run_local(settings, env)
+        else:
+            self.environment = {**self.environment, **{k: v for k, v in env.items() if k not in SECRET_KEYS}}
+            self._private_environment = {**self._private_environment, **{k: env[k] for k in SECRET_KEYS}}
+            result = super().execute(context)
+        # Downstream consumers (the serve DAG) learn which slice changed from the asset event.
+        for asset in self.outlets:
+            context["outlet_events"][asset].extra = {"ds": context["ds"], "producer": f"{self.domain}.{self.layer}"}
+        return result
 
     def _run_local(self, settings: Settings, env: dict[str, str]) -> str:
         command = [*settings.local_spark_command, *self.command]
