@@ -225,12 +225,17 @@ class RejectRatioExceeded(RuntimeError):
 
 
 def run_raw(spark, ds: str, *, source: str | None = None, landing_bucket: str = "landing") -> int:
-    """Land every line of the slice's files in ``raw.tweets``; record the extraction. Returns the row count."""
+    """Land every line of the slice's files in ``raw.tweets``; record the extraction. Returns the row count.
+
+    By default the slice's landing folder is read and its manifest checked and recorded in ``ops.extractions``;
+    an explicit ``source`` (files landed by other means) has no manifest.
+    """
+    manifest_uri = None if source else ops.manifest_uri(landing_bucket, DOMAIN, ds)
     source = source or f"s3a://{landing_bucket}/{DOMAIN}/ds={ds}/"
     raw = to_raw(read_numbered_lines(spark, source), ds)
     replace_slice(raw, RAW, RAW_SCHEMA, ds)
     rows = read_slice(spark, RAW, ds).count()
-    manifest = ops.load_manifest(spark, ops.manifest_uri(landing_bucket, DOMAIN, ds))
+    manifest = ops.load_manifest(spark, manifest_uri) if manifest_uri else None
     if manifest is not None:
         if manifest["ds"] != ds:
             raise ops.ManifestError(f"manifest is for ds={manifest['ds']}, not {ds}")
