@@ -59,11 +59,17 @@ fi
 ln -sf /usr/share/java/postgresql.jar "$JARS/postgresql.jar"
 ln -sf /usr/share/java/mariadb-java-client.jar "$JARS/mariadb-java-client.jar"
 
+# --- dbt in its own virtualenv (as in the Astro image), and its manifest for Cosmos ----------------
+bash "$ROOT/scripts/dbt_setup.sh"
+
 # --- environment file for the other scripts ---------------------------------------------------
 jar_list=$(ls "$JARS"/*.jar | sort | paste -sd, -)
 cat >"$ROOT/.env.local" <<ENV
 export SPARK_EXTRA_JARS="$jar_list"
 export PYSPARK_PYTHON="$VENV/bin/python"
 export PYTHONPATH="$ROOT\${PYTHONPATH:+:\$PYTHONPATH}"
+export DBT_EXECUTABLE="$ROOT/.venv-dbt/bin/dbt"
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
+export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 ENV
 log "ready: venv $VENV, jars in $JARS"

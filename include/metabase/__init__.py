@@ -1,0 +1,1 @@
+"""Metabase as code: dashboard specs under ``dashboards/`` and their provisioning through the REST API."""

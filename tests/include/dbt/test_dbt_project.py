@@ -1,0 +1,354 @@
+"""The dbt project built and tested on a throwaway PostgreSQL database, and its Cosmos task group from the manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+DBT_PROJECT = ROOT / "include" / "dbt"
+DBT = Path(os.environ.get("LAKEHOUSE_DBT_VENV", ROOT / ".venv-dbt")) / "bin" / "dbt"
+PG_DSN = os.environ.get("LAKEHOUSE_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+
+GOLD_DDL = """
+create schema gold;
+create table gold.tweets_per_hour (ds date, hour_start timestamptz, tweets bigint, _loaded_at timestamptz);
+create table gold.tweets_per_day (ds date, day date, tweets bigint, _loaded_at timestamptz);
+create table gold.tweets_by_language (ds date, lang text, tweets bigint, _loaded_at timestamptz);
+create table gold._lakehouse_loads (
+    table_name text, ds date, snapshot_id bigint, rows bigint, duration_s double precision, loaded_at timestamptz
+);
+"""
+
+D19, D20 = date(2026, 11, 19), date(2026, 11, 20)
+LOADED_19 = datetime(2026, 11, 20, 1, 5, tzinfo=UTC)
+LOADED_20 = datetime(2026, 11, 21, 1, 5, tzinfo=UTC)
+
+
+def utc(day: int, hour: int) -> datetime:
+    return datetime(2026, 11, day, hour, tzinfo=UTC)
+
+
+# Two ds slices that both hold tweets of 2026-11-20 00:00 UTC (a late tweet in the 19th's slice), as the gold jobs
+# would write them: each slice's hours add up to its days.
+GOLD_ROWS = {
+    "tweets_per_hour": [
+        (D19, utc(19, 22), 4, LOADED_19),
+        (D19, utc(19, 23), 6, LOADED_19),
+        (D19, utc(20, 0), 2, LOADED_19),
+        (D20, "2026-11-20 02:00:00+02", 5, LOADED_20),  # the same instant as 00:00 UTC, written with an offset
+        (D20, utc(20, 1), 3, LOADED_20),
+    ],
+    "tweets_per_day": [
+        (D19, D19, 10, LOADED_19),
+        (D19, D20, 2, LOADED_19),
+        (D20, D20, 8, LOADED_20),
+    ],
+    "tweets_by_language": [
+        (D19, "en", 7, LOADED_19),
+        (D19, "es", 3, LOADED_19),
+        (D19, "und", 2, LOADED_19),
+        (D20, "en", 5, LOADED_20),
+        (D20, "fr", 3, LOADED_20),
+    ],
+    "_lakehouse_loads": [
+        ("tweets_per_hour", D19, 1001, 3, 0.25, LOADED_19),
+        ("tweets_per_day", D19, 1002, 2, 0.5, LOADED_19),
+        ("tweets_by_language", D19, 1003, 3, 0.125, LOADED_19),
+        ("tweets_per_hour", D20, 2001, 2, 1.5, LOADED_20),
+    ],
+}
+
+# Expected marts, worked out by hand from GOLD_ROWS.
+EXPECTED_HOURLY = [
+    (utc(19, 22), 4, D19),
+    (utc(19, 23), 6, D19),
+    (utc(20, 0), 2 + 5, D20),  # both slices; ds is the latest of them
+    (utc(20, 1), 3, D20),
+]
+EXPECTED_DAILY = [(D19, 10), (D20, 2 + 8)]
+EXPECTED_LANGUAGES = [  # 20 tweets in all
+    ("en", 12, Decimal("0.6")),
+    ("es", 3, Decimal("0.15")),
+    ("fr", 3, Decimal("0.15")),
+    ("und", 2, Decimal("0.1")),
+]
+EXPECTED_LOADS = [
+    ("tweets_by_language", D19, 3, 1003, 0.125, LOADED_19),
+    ("tweets_per_day", D19, 2, 1002, 0.5, LOADED_19),
+    ("tweets_per_hour", D19, 3, 1001, 0.25, LOADED_19),
+    ("tweets_per_hour", D20, 2, 2001, 1.5, LOADED_20),
+]
+# The Metabase questions depend on these names, columns and types.
+EXPECTED_MART_COLUMNS = {
+    "tweets_hourly": [("hour_start", "timestamp with time zone"), ("tweets", "bigint"), ("ds", "date")],
+    "tweets_daily": [("day", "date"), ("tweets", "bigint")],
+    "tweet_languages": [("lang", "text"), ("tweets", "bigint"), ("share", "numeric")],
+    "pipeline_loads": [
+        ("table_name", "text"),
+        ("ds", "date"),
+        ("rows", "bigint"),
+        ("snapshot_id", "bigint"),
+        ("duration_s", "double precision"),
+        ("loaded_at", "timestamp with time zone"),
+    ],
+}
+MODELS = {
+    "stg_tweets_per_hour",
+    "stg_tweets_per_day",
+    "stg_tweets_by_language",
+    "stg_lakehouse_loads",
+    "tweets_hourly",
+    "tweets_daily",
+    "tweet_languages",
+    "pipeline_loads",
+}
+
+
+@contextmanager
+def gold_database(rows: dict[str, list[tuple]]) -> Iterator[str]:
+    """A fresh database holding schema `gold` with `rows`, dropped afterwards."""
+    import psycopg2
+
+    name = f"dbt_test_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(PG_DSN)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg2.connect(PG_DSN, dbname=name) as conn, conn.cursor() as cur:
+            cur.execute(GOLD_DDL)
+            for table, table_rows in rows.items():
+                marks = ", ".join(["%s"] * len(table_rows[0]))
+                cur.executemany(f"INSERT INTO gold.{table} VALUES ({marks})", table_rows)
+        yield name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def dbt_build(database: str, work: Path) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """`dbt build` of the project into `database`; returns the process and each node's status from run_results."""
+    from psycopg2.extensions import parse_dsn
+
+    assert DBT.exists(), f"{DBT} is missing: run scripts/dbt_setup.sh first"
+    dsn = parse_dsn(PG_DSN)
+    profile = {
+        "type": "postgres",
+        "host": dsn.get("host", "127.0.0.1"),
+        "port": int(dsn.get("port", 5432)),
+        "user": dsn.get("user", "postgres"),
+        "password": dsn.get("password", ""),
+        "dbname": database,
+        "schema": "gold",
+        "threads": 4,
+    }
+    (work / "profiles.yml").write_text(json.dumps({"lakehouse": {"target": "test", "outputs": {"test": profile}}}))
+    # Target and logs go to the test's folder: include/dbt/target holds the manifest Cosmos reads.
+    proc = subprocess.run(
+        [str(DBT), "build", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(work)]
+        + ["--target-path", str(work / "target"), "--log-path", str(work / "logs")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        timeout=600,
+    )
+    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+    return proc, {r["unique_id"]: r["status"] for r in results}
+
+
+def query(database: str, sql: str) -> list[tuple]:
+    import psycopg2
+
+    with psycopg2.connect(PG_DSN, dbname=database) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
+    """The project built once on GOLD_ROWS: (database, node statuses)."""
+    with gold_database(GOLD_ROWS) as database:
+        proc, statuses = dbt_build(database, tmp_path_factory.mktemp("dbt"))
+        assert proc.returncode == 0, f"dbt build failed:\n{proc.stdout}\n{proc.stderr}"
+        yield database, statuses
+
+
+def test_build_runs_every_model_and_test(built):
+    _, statuses = built
+    models = {uid.split(".")[-1] for uid in statuses if uid.startswith("model.")}
+    assert models == MODELS
+    assert {s for uid, s in statuses.items() if uid.startswith("model.")} == {"success"}
+    tests = {uid: s for uid, s in statuses.items() if uid.startswith("test.")}
+    assert len(tests) >= 40
+    assert set(tests.values()) == {"pass"}
+    assert "test.lakehouse.assert_language_shares_sum_to_one" in tests
+    assert "test.lakehouse.assert_hours_add_up_to_days" in tests
+
+
+def test_schemas_are_exactly_staging_and_marts(built):
+    database, _ = built
+    relations = query(
+        database,
+        "SELECT table_schema, table_name, table_type FROM information_schema.tables "
+        "WHERE table_schema NOT IN ('gold', 'pg_catalog', 'information_schema')",
+    )
+    assert sorted(relations) == sorted(
+        [("staging", m, "VIEW") for m in MODELS if m.startswith("stg_")]
+        + [("marts", m, "BASE TABLE") for m in MODELS if not m.startswith("stg_")]
+    )
+
+
+def test_mart_columns_and_types(built):
+    database, _ = built
+    for mart, columns in EXPECTED_MART_COLUMNS.items():
+        found = query(
+            database,
+            "SELECT column_name, data_type FROM information_schema.columns "
+            f"WHERE table_schema = 'marts' AND table_name = '{mart}' ORDER BY ordinal_position",
+        )
+        assert found == columns, mart
+
+
+def test_tweets_hourly_sums_slices_sharing_an_hour(built):
+    database, _ = built
+    assert query(database, "SELECT hour_start, tweets, ds FROM marts.tweets_hourly ORDER BY hour_start") == (
+        EXPECTED_HOURLY
+    )
+
+
+def test_tweets_daily(built):
+    database, _ = built
+    assert query(database, "SELECT day, tweets FROM marts.tweets_daily ORDER BY day") == EXPECTED_DAILY
+
+
+def test_tweet_languages_with_shares(built):
+    database, _ = built
+    assert query(database, "SELECT lang, tweets, share FROM marts.tweet_languages ORDER BY lang") == (
+        EXPECTED_LANGUAGES
+    )
+
+
+def test_pipeline_loads(built):
+    database, _ = built
+    rows = query(
+        database,
+        "SELECT table_name, ds, rows, snapshot_id, duration_s, loaded_at FROM marts.pipeline_loads "
+        "ORDER BY ds, table_name",
+    )
+    assert rows == EXPECTED_LOADS
+
+
+def test_tests_catch_inconsistent_gold(tmp_path):
+    """A day that disagrees with its hours and a duplicated language row fail exactly the tests meant for them."""
+    broken = {
+        **GOLD_ROWS,
+        "tweets_per_day": [(D19, D19, 11, LOADED_19), *GOLD_ROWS["tweets_per_day"][1:]],
+        "tweets_by_language": [*GOLD_ROWS["tweets_by_language"], (D20, "fr", 1, LOADED_20)],
+    }
+    with gold_database(broken) as database:
+        proc, statuses = dbt_build(database, tmp_path)
+    assert proc.returncode != 0
+    failed = {uid.split(".")[2] for uid, status in statuses.items() if status in ("fail", "error")}
+    assert failed == {"assert_hours_add_up_to_days", "unique_combination_stg_tweets_by_language_ds__lang"}
+    # dbt build skips what depends on a failed test, so the bad languages never reach the mart.
+    assert statuses["model.lakehouse.tweet_languages"] == "skipped"
+
+
+# --- Cosmos ----------------------------------------------------------------------------------------------------------
+
+
+def test_task_group_renders_from_the_manifest_without_running_dbt(monkeypatch, tmp_path):
+    import cosmos.dbt.graph
+    from airflow.sdk import DAG
+    from cosmos import DbtTaskGroup, LoadMode
+
+    from include import cosmos_config
+
+    real_popen = subprocess.Popen
+
+    def no_dbt(*args, **kwargs):
+        raise AssertionError(f"dbt was invoked while building the DAG: {args}")
+
+    def popen_without_dbt(args, *rest, **kwargs):
+        if "dbt" in str(args):
+            no_dbt(args)
+        return real_popen(args, *rest, **kwargs)
+
+    # Rendering must come from the manifest alone: any dbt call, or another way of loading the project, fails.
+    monkeypatch.setenv("DBT_EXECUTABLE", str(tmp_path / "no-such-dbt"))
+    monkeypatch.setattr(cosmos.dbt.graph, "Popen", popen_without_dbt)
+    monkeypatch.setattr(subprocess, "Popen", popen_without_dbt)
+    for loader in ("load_via_dbt_ls", "load_via_dbt_ls_file", "load_via_dbt_ls_cache", "load_via_custom_parser"):
+        monkeypatch.setattr(cosmos.dbt.graph.DbtGraph, loader, no_dbt)
+
+    assert cosmos_config.manifest_path().is_file(), "no manifest: run scripts/dbt_setup.sh first"
+    with DAG("cosmos_render_test", schedule=None) as dag:
+        group = DbtTaskGroup(
+            group_id="dbt",
+            project_config=cosmos_config.project_config(),
+            profile_config=cosmos_config.profile_config(),
+            execution_config=cosmos_config.execution_config(),
+            render_config=cosmos_config.render_config(),
+        )
+
+    assert group.dbt_graph.load_method == LoadMode.DBT_MANIFEST
+    expected = {f"dbt.{model}.{step}" for model in MODELS for step in ("run", "test")}
+    # A test reading two models runs on its own, after both.
+    expected.add("dbt.assert_hours_add_up_to_days_test")
+    assert set(dag.task_ids) == expected
+    assert dag.get_task("dbt.assert_hours_add_up_to_days_test").upstream_task_ids == {
+        "dbt.tweets_hourly.test",
+        "dbt.tweets_daily.test",
+    }
+    assert dag.get_task("dbt.tweets_hourly.run").upstream_task_ids == {"dbt.stg_tweets_per_hour.test"}
+    run = dag.get_task("dbt.tweets_hourly.run")
+    assert run.dbt_executable_path == str(tmp_path / "no-such-dbt")
+    assert run.emit_datasets is False
+
+
+def test_profile_is_mapped_from_the_analytics_connection(monkeypatch):
+    from include import cosmos_config
+
+    connection = {
+        "conn_type": "postgres",
+        "host": "analytics-db",
+        "port": 5433,
+        "login": "analyst",
+        "password": "from-the-connection",
+        "schema": "analytics",
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_ANALYTICS_POSTGRES", json.dumps(connection))
+    mapping = cosmos_config.profile_config().profile_mapping
+
+    profile = mapping.profile
+    assert {k: profile[k] for k in ("type", "host", "port", "user", "dbname", "schema")} == {
+        "type": "postgres",
+        "host": "analytics-db",
+        "port": 5433,
+        "user": "analyst",
+        "dbname": "analytics",
+        "schema": "gold",
+    }
+    # The password reaches dbt through the environment, never the profiles.yml Cosmos writes.
+    assert "from-the-connection" not in json.dumps(profile)
+    assert "from-the-connection" in mapping.env_vars.values()
+
+
+def test_execution_defaults_to_the_image_dbt_venv(monkeypatch):
+    from include import cosmos_config
+
+    monkeypatch.delenv("DBT_EXECUTABLE", raising=False)
+    assert cosmos_config.execution_config().dbt_executable_path == "/usr/local/airflow/dbt_venv/bin/dbt"
