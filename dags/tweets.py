@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, task
 
+from include.assets import GOLD_TABLES
 from include.spark_task import SparkJobOperator
 
 DEFAULT_SOURCE = "https://zenodo.org/records/3723940/files/full_dataset.tsv?download=1"
@@ -45,11 +46,7 @@ def tweets():
         job_args=["--max-reject-ratio", "{{ params.max_reject_ratio }}"],
         writes=["bronze.tweets", "bronze.tweets_rejects"],
     )
-    gold = SparkJobOperator(
-        domain="tweets",
-        layer="gold",
-        writes=["gold.tweets_per_hour", "gold.tweets_per_day", "gold.tweets_by_language"],
-    )
+    gold = SparkJobOperator(domain="tweets", layer="gold", writes=GOLD_TABLES["tweets"])
     land() >> raw >> bronze >> gold
 
 

@@ -6,6 +6,12 @@ from airflow.sdk import Asset
 
 CATALOG = "lake"
 
+# Every gold table, by domain. The serve DAG is scheduled on all of them, so a new gold table is served once it
+# is listed here (and written by its domain's DAG), without editing the serve DAG.
+GOLD_TABLES: dict[str, tuple[str, ...]] = {
+    "tweets": ("gold.tweets_per_hour", "gold.tweets_per_day", "gold.tweets_by_language"),
+}
+
 
 def iceberg_asset(table: str) -> Asset:
     """The Asset of Iceberg table ``<namespace>.<table>`` in the lakehouse catalog."""
@@ -13,3 +19,8 @@ def iceberg_asset(table: str) -> Asset:
     if not namespace or not name or "." in name:
         raise ValueError(f"expected <namespace>.<table>, got {table!r}")
     return Asset(name=table, uri=f"iceberg://{CATALOG}/{namespace}/{name}", group="lakehouse")
+
+
+def gold_assets() -> list[Asset]:
+    """The Assets of every gold table of every domain."""
+    return [iceberg_asset(table) for tables in GOLD_TABLES.values() for table in tables]

@@ -33,8 +33,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   log "creating virtualenv $VENV"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -r requirements-dev.txt
-  "$VENV/bin/pip" install -q --no-deps -e spark/
+  "$VENV/bin/pip" install -qq -r requirements-dev.txt
+  "$VENV/bin/pip" install -qq --no-deps -e spark/
   echo "$want" >"$stamp"
 fi
 
@@ -44,14 +44,14 @@ dl=$(mktemp -d)
 trap 'rm -rf "$dl"' EXIT
 if [ ! -s "$JARS/iceberg-spark-runtime-3.5_2.12-1.9.2.jar" ]; then
   log "fetching the Iceberg runtime jar (PyPI snowpark-connect-deps-iceberg==1.0.1)"
-  "$VENV/bin/pip" download -q --no-deps -d "$dl" snowpark-connect-deps-iceberg==1.0.1
+  "$VENV/bin/pip" download -qq --no-deps -d "$dl" snowpark-connect-deps-iceberg==1.0.1
   unzip -q -j -o "$dl"/snowpark_connect_deps_iceberg-1.0.1-*.whl \
     'snowpark_connect_deps_iceberg/jars/iceberg-spark-runtime-3.5_2.12-1.9.2.jar' -d "$JARS"
 fi
 if [ ! -s "$JARS/hadoop-aws-3.3.1.jar" ] || [ ! -s "$JARS/aws-java-sdk-bundle-1.11.901.jar" ]; then
   log "fetching hadoop-aws and the AWS SDK bundle (PyPI sdist sagemaker-pyspark==1.4.5)"
-  "$VENV/bin/pip" download -q --no-deps --no-build-isolation --no-binary :all: -d "$dl" sagemaker-pyspark==1.4.5 \
-    || "$VENV/bin/pip" download -q --no-deps --no-binary :all: -d "$dl" sagemaker-pyspark==1.4.5
+  # An sdist: pip prepares its metadata (in an isolated build environment) before saving it.
+  "$VENV/bin/pip" download -qq --no-deps --no-binary :all: -d "$dl" sagemaker-pyspark==1.4.5
   tar -xzf "$dl"/sagemaker_pyspark-1.4.5.tar.gz -C "$dl" --wildcards \
     '*/deps/jars/hadoop-aws-3.3.1.jar' '*/deps/jars/aws-java-sdk-bundle-1.11.901.jar'
   cp "$dl"/sagemaker_pyspark-1.4.5/deps/jars/*.jar "$JARS/"

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
+DS = "2026-11-20"  # tests/integration/conftest.py runs the tweets DAG for this date
+SAMPLE_LINES = 30_000
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-DS = "2026-11-20"
-LOGICAL_DATE = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
-SAMPLE_LINES = 30_000
 HEADER = "tweet_id\tdate\ttime\tlang\tcountry_code"
 TABLES = [
     "raw.tweets",
@@ -87,34 +86,8 @@ def expected_from_file(path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    from include.samples.tweets import generate_tweets_tsv
-
-    folder = tmp_path_factory.mktemp("tweets-source")
-    path = folder / "full_dataset.tsv"
-    generate_tweets_tsv(path, lines=SAMPLE_LINES, seed=11)
-    return path
-
-
-@pytest.fixture(scope="module")
-def source_url(sample):
-    from include.samples.http_server import serve_directory
-
-    with serve_directory(sample.parent) as base:
-        yield f"{base}/{sample.name}"
-
-
-def run_tweets_dag(source_url: str) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    from include.settings import load_settings
-
-    load_settings.cache_clear()
-    dag = DagBag(dag_folder=str(ROOT / "dags" / "tweets.py")).dags["tweets"]
-    run = dag.test(logical_date=LOGICAL_DATE, run_conf={"source_url": source_url})
-    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert run.state == "success", f"tweets run {run.state}; task states: {states}"
-    assert states == dict.fromkeys(dag.task_ids, "success")
+def sample(tweets_run):
+    return tweets_run.sample
 
 
 def slice_rows(catalog, table: str) -> Counter:
@@ -127,8 +100,8 @@ def slice_rows(catalog, table: str) -> Counter:
 
 
 @pytest.fixture(scope="module")
-def first_run(lake_env, airflow_db, source_url, iceberg_catalog):
-    run_tweets_dag(source_url)
+def first_run(tweets_run, iceberg_catalog):
+    assert (tweets_run.ds, tweets_run.lines) == (DS, SAMPLE_LINES)
     return {t: slice_rows(iceberg_catalog, t) for t in TABLES}
 
 
@@ -181,8 +154,8 @@ def test_spark_and_pyiceberg_read_the_same_snapshot(first_run, spark, iceberg_ca
     assert spark_rows == first_run[table]
 
 
-def test_rerun_changes_no_table(first_run, source_url, iceberg_catalog):
-    run_tweets_dag(source_url)
+def test_rerun_changes_no_table(first_run, tweets_run, dag_runner, iceberg_catalog):
+    dag_runner("tweets", run_conf={"source_url": tweets_run.source_url})
     assert {t: slice_rows(iceberg_catalog, t) for t in TABLES} == first_run
     extractions = [r for r in iceberg_catalog.load_table("ops.extractions").scan().to_arrow().to_pylist()]
     assert [(r["domain"], r["ds"]) for r in extractions] == [("tweets", dt.date.fromisoformat(DS))]

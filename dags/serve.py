@@ -1,0 +1,71 @@
+"""
+## Serve: gold → PostgreSQL and TiDB → dbt marts → Metabase
+
+Scheduled on every gold table's Asset (`include/assets.py: GOLD_TABLES`). For each gold slice a Spark task
+reported (the `ds` in its asset event), loads PostgreSQL `analytics.gold.<table>` and TiDB
+`lakehouse.<table>`; then builds and tests the dbt marts with Cosmos and brings Metabase's dashboards up to date.
+A manual run serves the `ds` param (all gold tables, or those in `tables`). Reloading a slice whose
+Iceberg snapshot is already served is a no-op that says so.
+"""
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import AssetAny, Param, dag, task
+from cosmos import DbtTaskGroup
+
+from include import cosmos_config
+from include.assets import gold_assets
+
+
+@dag(
+    schedule=AssetAny(*gold_assets()),
+    start_date=datetime(2020, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["lakehouse", "serving"],
+    doc_md=__doc__,
+    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    params={
+        "ds": Param(None, type=["null", "string"], format="date", description="manual runs: the slice to serve"),
+        "tables": Param([], type="array", description="manual runs: gold tables to serve (empty = all)"),
+    },
+)
+def serve():
+    @task
+    def plan(triggering_asset_events=None, params=None) -> list[dict]:
+        from include.serving.tasks import plan_slices
+
+        return plan_slices(triggering_asset_events, params["ds"], params["tables"] or None)
+
+    @task(max_active_tis_per_dagrun=2)
+    def load_postgres(gold_slice: dict) -> dict:
+        from include.serving.tasks import serve_postgres
+
+        return serve_postgres(gold_slice["table"], gold_slice["ds"])
+
+    @task(max_active_tis_per_dagrun=2)
+    def load_tidb(gold_slice: dict) -> dict:
+        from include.serving.tasks import serve_tidb
+
+        return serve_tidb(gold_slice["table"], gold_slice["ds"])
+
+    marts = DbtTaskGroup(
+        group_id="dbt",
+        project_config=cosmos_config.project_config(),
+        profile_config=cosmos_config.profile_config(),
+        execution_config=cosmos_config.execution_config(),
+        render_config=cosmos_config.render_config(),
+        default_args={"retries": 2},
+    )
+
+    @task
+    def refresh_metabase() -> dict:
+        from include.serving.tasks import refresh_metabase as provision
+
+        return provision()
+
+    slices = plan()
+    [load_postgres.expand(gold_slice=slices), load_tidb.expand(gold_slice=slices)] >> marts >> refresh_metabase()
+
+
+serve()

@@ -1,0 +1,1 @@
+"""Serving: gold slices from Iceberg into PostgreSQL (analytics) and TiDB (lakehouse)."""

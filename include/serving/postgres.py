@@ -1,0 +1,277 @@
+"""PostgreSQL loader: a gold slice into ``analytics.gold.<table>`` by COPY into a staging table and one swap.
+
+Design. ``gold.<table>`` is a table partitioned by LIST on ``ds``, one partition per slice, kept in the schema
+``gold_slices`` (so Metabase and dbt see only the parent). A load, in one transaction:
+
+1. creates a staging table with the parent's columns and a ``CHECK (ds = <slice>)`` constraint (which lets
+   ATTACH skip its validation scan, and refuses a row of another slice),
+2. COPYs the batches into it as CSV (encoded by Arrow in a background thread, one batch at a time, while the
+   server parses the previous one: the slice is never materialised),
+3. swaps: locks the parent, detaches and drops the slice's old partition, attaches the staging table in its
+   place, and upserts the load-log row.
+
+The rows are written once (COPY into a TEMP table followed by DELETE + INSERT ... SELECT writes them twice and
+measured 0.6x the throughput of ``psql \\copy``), the old slice is dropped rather than deleted row by row (no
+bloat, no vacuum), and readers see the old slice until COMMIT; any failure rolls the whole transaction back,
+staging table included. The parent's ACCESS EXCLUSIVE lock is held only for the swap, after the COPY.
+Partition pruning on ``ds`` replaces an index on ``ds``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from include.serving.loads import (
+    DS,
+    LOAD_LOG,
+    LOADED_AT,
+    LoadResult,
+    Prefetch,
+    as_date,
+    check_schema,
+    postgres_type,
+    utc_naive,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONN_ID = "analytics_postgres"
+TARGET_SCHEMA = "gold"
+SLICE_SCHEMA = "gold_slices"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
+_CSV = pacsv.WriteOptions(include_header=False)
+
+
+def connect(conn_id: str = DEFAULT_CONN_ID) -> Any:
+    """A psycopg2 connection from the Airflow connection ``conn_id`` (resolved now, at task run time).
+
+    Args:
+        conn_id: an Airflow connection of type ``postgres``; its schema is the database (default ``analytics``).
+
+    Returns:
+        An open ``psycopg2`` connection, not in autocommit mode.
+    """
+    import psycopg2
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    return psycopg2.connect(
+        host=conn.host or "localhost",
+        port=conn.port or 5432,
+        user=conn.login or None,
+        password=conn.password or None,
+        dbname=conn.schema or "analytics",
+        application_name="lakehouse-serving",
+    )
+
+
+def ident(name: str) -> str:
+    """A PostgreSQL quoted identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(cur: Any, relation: str) -> dict[str, str]:
+    cur.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (relation,),
+    )
+    return dict(cur.fetchall())
+
+
+def _ensure_target(cur: Any, target: str, table: str, slice_schema: str, schema: pa.Schema) -> dict[str, str]:
+    """Create the schemas, the load-log and the partitioned table when missing; add new columns. Returns columns."""
+    parent = f"{ident(target)}.{ident(table)}"
+    cur.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(target)}")
+    cur.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(slice_schema)}")
+    cur.execute(
+        f"CREATE TABLE IF NOT EXISTS {ident(target)}.{ident(LOAD_LOG)} ("
+        " table_name text NOT NULL, ds date NOT NULL, snapshot_id bigint, rows bigint NOT NULL,"
+        " duration_s double precision NOT NULL, loaded_at timestamptz NOT NULL, PRIMARY KEY (table_name, ds))"
+    )
+    wanted = {field.name: postgres_type(field.type) for field in schema}
+    definition = ", ".join(f"{ident(name)} {pg_type}" for name, pg_type in wanted.items())
+    cur.execute(
+        f"CREATE TABLE IF NOT EXISTS {parent} ({definition}, {ident(LOADED_AT)} timestamptz)"
+        f" PARTITION BY LIST ({ident(DS)})"
+    )
+    cur.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", (parent,))
+    if cur.fetchone()[0] != "p":
+        raise RuntimeError(f"{target}.{table} exists but is not partitioned by ds: drop it or load it elsewhere")
+    existing = _columns(cur, parent)
+    for name, pg_type in wanted.items():
+        if name not in existing:
+            log.info("%s.%s: adding column %s %s", target, table, name, pg_type)
+            cur.execute(f"ALTER TABLE {parent} ADD COLUMN {ident(name)} {pg_type}")
+            existing[name] = pg_type
+    return existing
+
+
+def _logged(cur: Any, target: str, table: str, ds: dt.date) -> tuple[int | None, int] | None:
+    """The (snapshot_id, rows) the load-log holds for the slice, if any."""
+    cur.execute("SELECT to_regclass(%s)", (f"{ident(target)}.{ident(LOAD_LOG)}",))
+    if cur.fetchone()[0] is None:
+        return None
+    cur.execute(
+        f"SELECT snapshot_id, rows FROM {ident(target)}.{ident(LOAD_LOG)} WHERE table_name = %s AND ds = %s",
+        (table, ds),
+    )
+    return cur.fetchone()
+
+
+class _CsvStream:
+    """A file-like object for ``copy_expert``: each ``read`` returns the CSV of the next batch."""
+
+    def __init__(self, chunks: Iterator[tuple[bytes, int]]) -> None:
+        self._chunks = chunks
+        self.rows = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            return b""
+        data, rows = chunk
+        self.rows += rows
+        return data
+
+
+def _encoder(names: list[str]):
+    def encode(batch: pa.RecordBatch) -> tuple[bytes, int]:
+        if batch.schema.names != names:
+            raise ValueError(f"batch columns {batch.schema.names} differ from the slice schema {names}")
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(utc_naive(batch), sink, _CSV)
+        return sink.getvalue().to_pybytes(), batch.num_rows
+
+    return encode
+
+
+def _stage(cur: Any, staging: str, columns: dict[str, str], ds: dt.date, loaded_at: dt.datetime) -> None:
+    definition = ", ".join(f"{ident(name)} {pg_type}" for name, pg_type in columns.items())
+    cur.execute(f"CREATE TABLE {staging} ({definition}, CHECK ({ident(DS)} IS NOT NULL AND {ident(DS)} = %s))", (ds,))
+    # Not in the CSV: every row of the slice gets the same load time, from the column default.
+    cur.execute(f"ALTER TABLE {staging} ALTER COLUMN {ident(LOADED_AT)} SET DEFAULT %s", (loaded_at,))
+
+
+def _copy(cur: Any, staging: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+    columns = ", ".join(ident(name) for name in schema.names)
+    prefetch = Prefetch(batches, _encoder(schema.names))
+    stream = _CsvStream(iter(prefetch))
+    try:
+        cur.copy_expert(f"COPY {staging} ({columns}) FROM STDIN WITH (FORMAT csv)", stream, size=1 << 20)
+    except Exception as error:
+        # psycopg2 reports a failing read() as a cancelled COPY; raise what the batches actually raised.
+        if prefetch.error is not None:
+            raise prefetch.error from error
+        raise
+    finally:
+        prefetch.close()
+    if cur.rowcount >= 0 and cur.rowcount != stream.rows:
+        raise RuntimeError(f"COPY stored {cur.rowcount} rows, {stream.rows} were sent")
+    return stream.rows
+
+
+def _swap(cur: Any, target: str, table: str, slice_schema: str, staging_name: str, ds: dt.date) -> None:
+    parent = f"{ident(target)}.{ident(table)}"
+    current_name = f"{table}__{ds:%Y%m%d}"
+    current = f"{ident(slice_schema)}.{ident(current_name)}"
+    # Taken before looking for the old partition, so two loads of one slice swap one after the other.
+    cur.execute(f"LOCK TABLE {parent} IN ACCESS EXCLUSIVE MODE")
+    cur.execute("SELECT to_regclass(%s)", (current,))
+    if cur.fetchone()[0] is not None:
+        cur.execute(f"ALTER TABLE {parent} DETACH PARTITION {current}")
+        cur.execute(f"DROP TABLE {current}")
+    cur.execute(f"ALTER TABLE {ident(slice_schema)}.{ident(staging_name)} ALTER COLUMN {ident(LOADED_AT)} DROP DEFAULT")
+    cur.execute(
+        f"ALTER TABLE {parent} ATTACH PARTITION {ident(slice_schema)}.{ident(staging_name)} FOR VALUES IN (%s)", (ds,)
+    )
+    cur.execute(f"ALTER TABLE {ident(slice_schema)}.{ident(staging_name)} RENAME TO {ident(current_name)}")
+
+
+def _record(cur: Any, target: str, result: LoadResult, loaded_at: dt.datetime) -> None:
+    cur.execute(
+        f"INSERT INTO {ident(target)}.{ident(LOAD_LOG)} AS l"
+        " (table_name, ds, snapshot_id, rows, duration_s, loaded_at) VALUES (%s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (table_name, ds) DO UPDATE SET snapshot_id = EXCLUDED.snapshot_id, rows = EXCLUDED.rows,"
+        " duration_s = EXCLUDED.duration_s, loaded_at = EXCLUDED.loaded_at",
+        (result.table, result.ds, result.snapshot_id, result.rows, result.duration_s, loaded_at),
+    )
+
+
+def load_slice_postgres(
+    conn: Any,
+    table: str,
+    ds: dt.date | str,
+    schema: pa.Schema,
+    snapshot_id: int | None,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    target_schema: str = TARGET_SCHEMA,
+    slice_schema: str = SLICE_SCHEMA,
+) -> LoadResult:
+    """Replace the rows of slice ``ds`` of ``<target_schema>.<table>`` with ``batches``, atomically.
+
+    A slice whose load-log row already names ``snapshot_id`` is left alone (no writes) and reported skipped.
+    The connection is switched out of autocommit; the DDL that creates or grows the table commits first, then
+    the staging, COPY and swap run in one transaction. On any error that transaction is rolled back (the
+    previous rows stay served) and the error raised again.
+
+    Args:
+        conn: a psycopg2 connection (see ``connect``), not inside a transaction.
+        table: the gold table name, e.g. ``tweets_per_hour``.
+        ds: the slice date.
+        schema: the Arrow schema of the batches; it must have a ``ds`` date column.
+        snapshot_id: the Iceberg snapshot the batches come from.
+        batches: the slice's record batches, consumed once, one at a time.
+        target_schema: the served schema (``gold``).
+        slice_schema: where the partitions live (``gold_slices``).
+
+    Returns:
+        The ``LoadResult`` (``skipped`` when the snapshot was already loaded).
+    """
+    started = time.monotonic()
+    if not _NAME.match(table):
+        raise ValueError(f"table name {table!r} must match {_NAME.pattern}")
+    ds = as_date(ds)
+    check_schema(schema)
+    import psycopg2.extensions
+
+    if conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+        raise ValueError("the connection is inside a transaction: commit or roll it back before loading")
+    conn.autocommit = False
+    try:
+        with conn.cursor() as cur:
+            found = _logged(cur, target_schema, table, ds)
+            if found is not None and found[0] == snapshot_id:
+                conn.rollback()
+                log.info("%s.%s ds=%s already holds snapshot %s: skipped", target_schema, table, ds, snapshot_id)
+                return LoadResult(table, ds, found[1], snapshot_id, time.monotonic() - started, skipped=True)
+            columns = _ensure_target(cur, target_schema, table, slice_schema, schema)
+            conn.commit()
+            loaded_at = dt.datetime.now(dt.UTC)
+            staging_name = f"{table}__{ds:%Y%m%d}__{secrets.token_hex(4)}"
+            staging = f"{ident(slice_schema)}.{ident(staging_name)}"
+            # The CSV carries timestamps as naive UTC (see utc_naive): read them in UTC, for this transaction only.
+            cur.execute("SET LOCAL TIME ZONE 'UTC'")
+            _stage(cur, staging, columns, ds, loaded_at)
+            rows = _copy(cur, staging, schema, batches)
+            _swap(cur, target_schema, table, slice_schema, staging_name, ds)
+            result = LoadResult(table, ds, rows, snapshot_id, time.monotonic() - started, skipped=False)
+            _record(cur, target_schema, result, loaded_at)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    log.info(
+        "%s.%s ds=%s: %d rows from snapshot %s in %.2fs", target_schema, table, ds, rows, snapshot_id, result.duration_s
+    )
+    return result

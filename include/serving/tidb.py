@@ -1,0 +1,393 @@
+"""TiDB loader: a gold slice into ``lakehouse.<table>``, in transactions of at most 10,000 rows, swapped atomically.
+
+Design. TiDB limits a transaction's size, so a slice cannot be deleted and re-inserted in one transaction once it
+is large, and a slice loaded over several transactions must stay invisible until complete. Each slice is
+therefore versioned:
+
+- ``lakehouse.<table>__rows`` holds the rows, each tagged with the ``_load_id`` of the load that wrote it (the
+  primary key is ``(ds, _load_id, _row)``);
+- ``lakehouse._lakehouse_loads`` (the load-log) holds, per (table_name, ds), the ``load_id`` being served;
+- ``lakehouse.<table>`` is a view joining the two: readers see exactly the rows of each slice's current load.
+
+A load stages its rows under a new ``load_id`` (``LOAD DATA LOCAL INFILE`` of CSV chunks of at most 10,000 rows,
+one autocommitted transaction each: it measured faster than multi-row INSERTs), then flips the slice's
+``load_id`` in one single-row transaction, then deletes the superseded rows 10,000 at a time. The flip is the
+swap: before it readers see the old slice, after it the new one, whatever the slice's size. A failure before the
+flip leaves the old slice served (the new rows are removed, or by the next load). A delete+insert in one
+transaction below a size threshold would need a second code path for big slices anyway, with the same guarantee.
+
+The same SQL runs on MariaDB (the stand-in for TiDB in tests). Statements failing with TiDB's retryable errors
+(write conflicts, schema changes, deadlocks, lock wait timeouts) are retried with bounded, jittered backoff.
+``LOAD DATA LOCAL`` needs ``local_infile`` on the client (``connect`` sets it); MariaDB and TiDB allow it by
+default on the server side.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from include.serving.loads import (
+    DS,
+    LOAD_LOG,
+    LOADED_AT,
+    LoadResult,
+    Prefetch,
+    as_date,
+    check_schema,
+    mysql_type,
+    utc_naive,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONN_ID = "tidb"
+DATABASE = "lakehouse"
+LOAD_ID = "_load_id"
+# Row number within a load: with ds and _load_id the clustered primary key, so rows append in key order and the
+# view's join and the deletes of old versions read one key range (a secondary index measured 15% slower).
+ROW = "_row"
+ROWS_SUFFIX = "__rows"
+# TiDB's advice for batched DML, and the issue's limit: at most this many rows a transaction.
+MAX_TXN_ROWS = 10_000
+# 8002 SELECT FOR UPDATE conflict, 8022 transaction retry failed, 8028 schema changed during the transaction,
+# 9007 write conflict, 1213 deadlock, 1205 lock wait timeout: the statement rolled back and can run again.
+RETRYABLE = frozenset({8002, 8022, 8028, 9007, 1213, 1205})
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,56}$")
+_CSV = pacsv.WriteOptions(include_header=False, null_string="NULL")
+# ENCLOSED BY makes an unquoted NULL a NULL and a quoted "NULL" a string; ESCAPED BY '' reads backslashes as data.
+_LOAD = (
+    "LOAD DATA LOCAL INFILE %s INTO TABLE {table} CHARACTER SET utf8mb4"
+    " FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n'"
+    " ({columns}) SET {loaded_at} = %s, {load_id} = %s"
+)
+
+R = TypeVar("R")
+
+
+class SupersededLoad(RuntimeError):
+    """A newer load of the same slice was flipped in while this one staged; this one's rows were discarded."""
+
+
+def connect(conn_id: str = DEFAULT_CONN_ID) -> Any:
+    """A PyMySQL connection from the Airflow connection ``conn_id`` (resolved now, at task run time).
+
+    Args:
+        conn_id: an Airflow connection of type ``mysql`` pointing at TiDB (or MariaDB); its schema is the
+            default database.
+
+    Returns:
+        An open ``pymysql`` connection in autocommit mode with ``LOAD DATA LOCAL`` enabled.
+    """
+    import pymysql
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    return pymysql.connect(
+        host=conn.host or "localhost",
+        port=conn.port or 4000,
+        user=conn.login or "root",
+        password=conn.password or "",
+        database=conn.schema or None,
+        charset="utf8mb4",
+        autocommit=True,
+        local_infile=True,
+    )
+
+
+def ident(name: str) -> str:
+    """A MySQL quoted identifier."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def with_retries(
+    action: Callable[[], R], conn: Any = None, *, attempts: int = 5, base_delay: float = 0.2, max_delay: float = 5.0
+) -> R:
+    """Run ``action``; on a retryable TiDB/MySQL error roll back ``conn`` and run it again, up to ``attempts`` times.
+
+    Args:
+        action: the work, a callable without arguments; it must be safe to run again after a rollback.
+        conn: rolled back before each retry when given.
+        attempts: total tries.
+        base_delay: the first wait in seconds, doubled after each failure (with jitter), at most ``max_delay``.
+
+    Returns:
+        What ``action`` returned.
+    """
+    import pymysql
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except pymysql.err.MySQLError as error:
+            code = error.args[0] if error.args else None
+            if code not in RETRYABLE or attempt == attempts:
+                raise
+            if conn is not None:
+                conn.rollback()
+            delay = min(max_delay, base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+            log.warning("retryable error %s (attempt %d/%d), again in %.2fs: %s", code, attempt, attempts, delay, error)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _execute(conn: Any, sql: str, args: Any = None) -> int:
+    def run() -> int:
+        with conn.cursor() as cur:
+            return cur.execute(sql, args)
+
+    return with_retries(run, conn)
+
+
+def _fetchall(conn: Any, sql: str, args: Any = None) -> list[tuple]:
+    def run() -> list[tuple]:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+
+    return with_retries(run, conn)
+
+
+def _logged(conn: Any, db: str, table: str, ds: dt.date) -> tuple[int | None, int] | None:
+    """The (snapshot_id, rows) the load-log holds for the slice, if any."""
+    found = _fetchall(
+        conn, "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s", (db, LOAD_LOG)
+    )
+    if not found:
+        return None
+    rows = _fetchall(
+        conn,
+        f"SELECT snapshot_id, `rows` FROM {ident(db)}.{ident(LOAD_LOG)} WHERE table_name = %s AND ds = %s",
+        (table, ds),
+    )
+    return rows[0] if rows else None
+
+
+def _table_columns(conn: Any, db: str, name: str) -> dict[str, str]:
+    rows = _fetchall(
+        conn,
+        "SELECT column_name, table_type FROM information_schema.columns c JOIN information_schema.tables t"
+        " USING (table_schema, table_name) WHERE c.table_schema = %s AND c.table_name = %s ORDER BY c.ordinal_position",
+        (db, name),
+    )
+    return {column: kind for column, kind in rows}
+
+
+def _ensure_target(conn: Any, db: str, table: str, schema: pa.Schema, keys: Sequence[str]) -> list[str]:
+    """Create the load-log, the rows table and the view when missing; add new columns. Returns the view's columns."""
+    _execute(conn, f"CREATE DATABASE IF NOT EXISTS {ident(db)}")
+    _execute(
+        conn,
+        f"CREATE TABLE IF NOT EXISTS {ident(db)}.{ident(LOAD_LOG)} (table_name VARCHAR(255) NOT NULL,"
+        " ds DATE NOT NULL, snapshot_id BIGINT NULL, `rows` BIGINT NOT NULL, duration_s DOUBLE NOT NULL,"
+        " loaded_at DATETIME(6) NOT NULL, load_id BIGINT NOT NULL, PRIMARY KEY (table_name, ds))"
+        " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+    )
+    rows_table = f"{ident(db)}.{ident(table + ROWS_SUFFIX)}"
+    wanted = {field.name: mysql_type(field.type, key=field.name in keys) for field in schema}
+    definition = ", ".join(f"{ident(name)} {my_type}" for name, my_type in wanted.items())
+    key = ", ".join(ident(name) for name in (DS, LOAD_ID, ROW))
+    index = f", KEY slice_keys ({', '.join(ident(name) for name in (DS, LOAD_ID, *keys))})" if keys else ""
+    _execute(
+        conn,
+        f"CREATE TABLE IF NOT EXISTS {rows_table} ({definition}, {ident(LOADED_AT)} DATETIME(6) NULL,"
+        f" {ident(LOAD_ID)} BIGINT NOT NULL, {ident(ROW)} BIGINT NOT NULL, PRIMARY KEY ({key}){index})"
+        " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+    )
+    existing = list(_table_columns(conn, db, table + ROWS_SUFFIX))
+    for name, my_type in wanted.items():
+        if name not in existing:
+            log.info("%s.%s: adding column %s %s", db, table, name, my_type)
+            # One column a statement: older TiDB versions refuse several in one ALTER.
+            _execute(conn, f"ALTER TABLE {rows_table} ADD COLUMN {ident(name)} {my_type}")
+            existing.append(name)
+    served = [name for name in existing if name not in (LOAD_ID, ROW)]
+    view = _table_columns(conn, db, table)
+    if view and set(view.values()) != {"VIEW"}:
+        raise RuntimeError(f"{db}.{table} exists and is not the loader's view: drop it or load it elsewhere")
+    if list(view) != served:
+        _execute(conn, _view_sql(db, table, served))
+    return served
+
+
+def _view_sql(db: str, table: str, columns: list[str]) -> str:
+    select = ", ".join(f"r.{ident(name)}" for name in columns)
+    return (
+        f"CREATE OR REPLACE VIEW {ident(db)}.{ident(table)} AS SELECT {select}"
+        f" FROM {ident(db)}.{ident(table + ROWS_SUFFIX)} AS r JOIN {ident(db)}.{ident(LOAD_LOG)} AS l"
+        f" ON l.table_name = '{table}' AND l.ds = r.{ident(DS)} AND l.load_id = r.{ident(LOAD_ID)}"
+    )
+
+
+def _chunks(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
+    """At most ``size`` rows a chunk, numbered in the ``_row`` column."""
+    number = 0
+    for batch in batches:
+        for offset in range(0, batch.num_rows, size):
+            chunk = batch.slice(offset, size)
+            rows = pa.array(range(number, number + chunk.num_rows), pa.int64())
+            number += chunk.num_rows
+            yield chunk.append_column(ROW, rows)
+
+
+def _csv_writer(directory: str, names: list[str]) -> Callable[[pa.RecordBatch], tuple[str, int]]:
+    def write(chunk: pa.RecordBatch) -> tuple[str, int]:
+        if chunk.schema.names[:-1] != names:
+            raise ValueError(f"batch columns {chunk.schema.names} differ from the slice schema {names}")
+        fd, path = tempfile.mkstemp(suffix=".csv", dir=directory)
+        with os.fdopen(fd, "wb") as sink:
+            pacsv.write_csv(utc_naive(chunk, bool_as_int=True), sink, _CSV)
+        return path, chunk.num_rows
+
+    return write
+
+
+def _load_file(conn: Any, sql: str, path: str, rows: int, loaded_at: dt.datetime, load_id: int) -> None:
+    """One chunk, one autocommitted statement; LOCAL turns data errors into warnings, so warnings fail it."""
+
+    def run() -> None:
+        with conn.cursor() as cur:
+            stored = cur.execute(sql, (path, loaded_at, load_id))
+            if cur.warning_count:
+                raise ValueError(f"LOAD DATA warnings: {conn.show_warnings()[:5]}")
+        if stored != rows:
+            raise RuntimeError(f"LOAD DATA stored {stored} rows of {rows}")
+
+    with_retries(run, conn)
+
+
+def _stage(conn: Any, db: str, table: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], load_id: int) -> int:
+    sql = _LOAD.format(
+        table=f"{ident(db)}.{ident(table + ROWS_SUFFIX)}",
+        columns=", ".join(ident(name) for name in (*schema.names, ROW)),
+        loaded_at=ident(LOADED_AT),
+        load_id=ident(LOAD_ID),
+    )
+    loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    total = 0
+    with (
+        tempfile.TemporaryDirectory(prefix="lakehouse-tidb-") as directory,
+        Prefetch(_chunks(batches, MAX_TXN_ROWS), _csv_writer(directory, schema.names)) as files,
+    ):
+        for path, rows in files:
+            _load_file(conn, sql, path, rows, loaded_at, load_id)
+            os.unlink(path)
+            total += rows
+    return total
+
+
+def _flip(conn: Any, db: str, result: LoadResult, load_id: int) -> None:
+    """Point the slice at ``load_id`` in one transaction, unless a newer load already took it."""
+
+    def run() -> None:
+        conn.begin()
+        with conn.cursor() as cur:
+            cur.execute(
+                f"SELECT load_id FROM {ident(db)}.{ident(LOAD_LOG)} WHERE table_name = %s AND ds = %s FOR UPDATE",
+                (result.table, result.ds),
+            )
+            current = cur.fetchone()
+            if current is not None and current[0] > load_id:
+                conn.rollback()
+                raise SupersededLoad(f"{db}.{result.table} ds={result.ds}: load {current[0]} is newer than {load_id}")
+            cur.execute(
+                f"INSERT INTO {ident(db)}.{ident(LOAD_LOG)}"
+                " (table_name, ds, snapshot_id, `rows`, duration_s, loaded_at, load_id) VALUES (%s, %s, %s, %s, %s,"
+                " UTC_TIMESTAMP(6), %s) ON DUPLICATE KEY UPDATE snapshot_id = VALUES(snapshot_id),"
+                " `rows` = VALUES(`rows`), duration_s = VALUES(duration_s), loaded_at = VALUES(loaded_at),"
+                " load_id = VALUES(load_id)",
+                (result.table, result.ds, result.snapshot_id, result.rows, result.duration_s, load_id),
+            )
+        conn.commit()
+
+    with_retries(run, conn)
+
+
+def _delete_rows(conn: Any, db: str, table: str, ds: dt.date, condition: str, load_id: int) -> None:
+    """Delete rows of the slice matching ``_load_id <condition> load_id``, a bounded transaction at a time."""
+    sql = (
+        f"DELETE FROM {ident(db)}.{ident(table + ROWS_SUFFIX)} WHERE {ident(DS)} = %s"
+        f" AND {ident(LOAD_ID)} {condition} %s LIMIT {MAX_TXN_ROWS}"
+    )
+    while _execute(conn, sql, (ds, load_id)) == MAX_TXN_ROWS:
+        pass
+
+
+def _discard(conn: Any, db: str, table: str, ds: dt.date, load_id: int) -> None:
+    try:
+        conn.rollback()
+        _delete_rows(conn, db, table, ds, "=", load_id)
+    except Exception:
+        # Invisible rows; the next successful load of the slice deletes them.
+        log.exception("could not remove the rows of failed load %s of %s.%s ds=%s", load_id, db, table, ds)
+
+
+def load_slice_tidb(
+    conn: Any,
+    table: str,
+    ds: dt.date | str,
+    schema: pa.Schema,
+    snapshot_id: int | None,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    database: str | None = None,
+    key_columns: Sequence[str] = (),
+) -> LoadResult:
+    """Replace the rows of slice ``ds`` of ``<database>.<table>`` with ``batches``, never showing a partial slice.
+
+    A slice whose load-log row already names ``snapshot_id`` is left alone (no writes) and reported skipped.
+
+    Args:
+        conn: a PyMySQL connection with ``local_infile=True`` (see ``connect``); it is put in autocommit mode.
+        table: the gold table name, e.g. ``tweets_by_language``.
+        ds: the slice date.
+        schema: the Arrow schema of the batches; it must have a ``ds`` date column.
+        snapshot_id: the Iceberg snapshot the batches come from.
+        batches: the slice's record batches, consumed once, one at a time.
+        database: the served database; by default the connection's current database, else ``lakehouse``.
+        key_columns: columns the REST API looks rows up by: indexed after ``ds``, strings as ``VARCHAR(255)``.
+
+    Returns:
+        The ``LoadResult`` (``skipped`` when the snapshot was already loaded).
+
+    Raises:
+        SupersededLoad: a newer load of the same slice finished first (its rows are served).
+    """
+    started = time.monotonic()
+    if not _NAME.match(table):
+        raise ValueError(f"table name {table!r} must match {_NAME.pattern}")
+    if not getattr(conn, "_local_infile", True):
+        raise ValueError("the connection needs local_infile=True for LOAD DATA LOCAL INFILE")
+    ds = as_date(ds)
+    check_schema(schema, reserved=(LOAD_ID, ROW))
+    conn.autocommit(True)
+    database = database or _fetchall(conn, "SELECT DATABASE()")[0][0] or DATABASE
+    found = _logged(conn, database, table, ds)
+    if found is not None and found[0] == snapshot_id:
+        log.info("%s.%s ds=%s already holds snapshot %s: skipped", database, table, ds, snapshot_id)
+        return LoadResult(table, ds, found[1], snapshot_id, time.monotonic() - started, skipped=True)
+    _ensure_target(conn, database, table, schema, list(key_columns))
+    # Increasing, so a flip can tell a newer load from an older one.
+    load_id = time.time_ns() // 1000
+    try:
+        rows = _stage(conn, database, table, schema, batches, load_id)
+        result = LoadResult(table, ds, rows, snapshot_id, time.monotonic() - started, skipped=False)
+        _flip(conn, database, result, load_id)
+    except BaseException:
+        _discard(conn, database, table, ds, load_id)
+        raise
+    _delete_rows(conn, database, table, ds, "<", load_id)
+    log.info(
+        "%s.%s ds=%s: %d rows from snapshot %s in %.2fs", database, table, ds, rows, snapshot_id, result.duration_s
+    )
+    return result

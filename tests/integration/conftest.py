@@ -1,0 +1,67 @@
+"""One tweets DAG run per test session, shared by the pipeline and serving tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DS = "2026-11-20"
+LOGICAL_DATE = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+SAMPLE_LINES = 30_000
+
+
+@dataclass(frozen=True)
+class TweetsRun:
+    sample: Path
+    source_url: str
+    ds: str
+    lines: int
+
+
+def run_dag(dag_id: str, **kwargs):
+    """Run a DAG of dags/ through Airflow's ``dag.test()``; fail unless every task succeeded."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from include.settings import load_settings
+
+    load_settings.cache_clear()
+    dag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py")).dags[dag_id]
+    run = dag.test(logical_date=LOGICAL_DATE, **kwargs)
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == "success", f"{dag_id} run {run.state}; task states: {states}"
+    assert set(states) == set(dag.task_ids) and set(states.values()) == {"success"}, states
+    return run
+
+
+@pytest.fixture(scope="session")
+def tweets_sample(tmp_path_factory) -> Path:
+    from include.samples.tweets import generate_tweets_tsv
+
+    path = tmp_path_factory.mktemp("tweets-source") / "full_dataset.tsv"
+    generate_tweets_tsv(path, lines=SAMPLE_LINES, seed=11)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tweets_source_url(tweets_sample):
+    from include.samples.http_server import serve_directory
+
+    with serve_directory(tweets_sample.parent) as base:
+        yield f"{base}/{tweets_sample.name}"
+
+
+@pytest.fixture(scope="session")
+def tweets_run(lake_env, airflow_db, tweets_sample, tweets_source_url) -> TweetsRun:
+    """The tweets DAG, run once for ``DS`` on the sample through Airflow with the local Spark runner."""
+    run_dag("tweets", run_conf={"source_url": tweets_source_url})
+    return TweetsRun(tweets_sample, tweets_source_url, DS, SAMPLE_LINES)
+
+
+@pytest.fixture(scope="session")
+def dag_runner():
+    """``run_dag`` as a fixture, for test modules (conftest modules are not importable)."""
+    return run_dag

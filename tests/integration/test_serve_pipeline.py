@@ -1,0 +1,161 @@
+"""The serve DAG after a tweets run: identical gold rows in Iceberg, PostgreSQL and MariaDB (as TiDB), dbt marts
+built and tested, Metabase provisioned (against the local fake)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from include import local_stack
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLD = {"tweets_per_hour": "hour_start", "tweets_per_day": "day", "tweets_by_language": "lang"}
+
+
+@pytest.fixture(scope="module")
+def fake_metabase():
+    sys.path.insert(0, str(ROOT / "tests" / "include" / "metabase"))
+    from fake_metabase import FakeMetabase
+
+    fake = FakeMetabase().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def targets(lake_env, fake_metabase):
+    """Fresh analytics (PostgreSQL) and lakehouse (MariaDB) databases, and the Airflow connections to them."""
+    import pymysql
+    from fake_metabase import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    suffix = uuid.uuid4().hex[:8]
+    pg_db, maria_db = f"analytics_test_{suffix}", f"lakehouse_test_{suffix}"
+    local_stack.recreate_database(pg_db)
+    maria = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
+    with maria.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{maria_db}`")
+    host, port = fake_metabase.url.removeprefix("http://").split(":")
+    os.environ.update(
+        {
+            # Trust authentication ignores the password, but Cosmos' profile mapping requires one.
+            "AIRFLOW_CONN_ANALYTICS_POSTGRES": json.dumps(
+                {
+                    "conn_type": "postgres",
+                    "host": "127.0.0.1",
+                    "port": 5432,
+                    "login": "postgres",
+                    "password": "unused",
+                    "schema": pg_db,
+                }
+            ),
+            "AIRFLOW_CONN_TIDB": json.dumps(
+                {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": maria_db}
+            ),
+            "AIRFLOW_CONN_METABASE": json.dumps(
+                {"conn_type": "http", "host": host, "port": int(port), "login": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            ),
+            "DBT_EXECUTABLE": os.environ.get("DBT_EXECUTABLE") or str(ROOT / ".venv-dbt" / "bin" / "dbt"),
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        }
+    )
+    yield {"postgres": pg_db, "mariadb": maria_db}
+    local_stack.drop_database(pg_db)
+    with maria.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{maria_db}`")
+    maria.close()
+
+
+def iceberg_rows(catalog, table: str, ds: str) -> Counter:
+    from pyiceberg.expressions import EqualTo
+
+    arrow = catalog.load_table(f"gold.{table}").scan(row_filter=EqualTo("ds", ds)).to_arrow()
+    return Counter(tuple(_plain(v) for v in row.values()) for row in arrow.to_pylist())
+
+
+def _plain(value):
+    """Compare timestamps as naive UTC: each target returns them in its own way."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def pg_query(db: str, sql: str, args: tuple = ()) -> list[tuple]:
+    import psycopg2
+
+    conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=db)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+            cur.execute(sql, args)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def postgres_rows(db: str, table: str, ds: str, columns: list[str]) -> Counter:
+    rows = pg_query(db, f'SELECT {", ".join(columns)} FROM gold."{table}" WHERE ds = %s', (ds,))
+    return Counter(tuple(_plain(v) for v in row) for row in rows)
+
+
+def mariadb_rows(db: str, table: str, ds: str, columns: list[str]) -> Counter:
+    import pymysql
+
+    conn = pymysql.connect(host="127.0.0.1", user="root", database=db)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT {', '.join(columns)} FROM `{table}` WHERE ds = %s", (ds,))
+            return Counter(tuple(_plain(v) for v in row) for row in cur.fetchall())
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def served(tweets_run, targets, dag_runner):
+    return dag_runner("serve", run_conf={"ds": tweets_run.ds})
+
+
+def test_gold_is_identical_in_iceberg_postgres_and_mariadb(served, tweets_run, targets, iceberg_catalog):
+    for table in GOLD:
+        want = iceberg_rows(iceberg_catalog, table, tweets_run.ds)
+        columns = list(iceberg_catalog.load_table(f"gold.{table}").schema().column_names)
+        assert want, f"gold.{table} is empty"
+        assert postgres_rows(targets["postgres"], table, tweets_run.ds, columns) == want, table
+        assert mariadb_rows(targets["mariadb"], table, tweets_run.ds, columns) == want, table
+
+
+def test_marts_are_built_from_the_served_gold(served, tweets_run, targets, iceberg_catalog):
+    per_day = iceberg_rows(iceberg_catalog, "tweets_per_day", tweets_run.ds)
+    langs = iceberg_rows(iceberg_catalog, "tweets_by_language", tweets_run.ds)
+    daily = pg_query(targets["postgres"], "SELECT day, tweets FROM marts.tweets_daily")
+    assert Counter(daily) == Counter({(day, n) for (_, day, n) in per_day})
+    languages = pg_query(targets["postgres"], "SELECT lang, tweets FROM marts.tweet_languages")
+    assert Counter(languages) == Counter({(lang, n) for (_, lang, n) in langs})
+
+
+def test_metabase_dashboards_are_provisioned(served, fake_metabase):
+    names = {d["name"] for d in fake_metabase.dashboards.values()}
+    assert {"Tweets activity", "Pipeline health"} <= names
+
+
+def test_serving_the_same_snapshots_again_is_a_no_op(served, tweets_run, targets, dag_runner, fake_metabase):
+    query = "SELECT table_name, ds, snapshot_id, rows, loaded_at FROM gold._lakehouse_loads ORDER BY 1"
+    before = pg_query(targets["postgres"], query)
+    writes = len(fake_metabase.writes())
+    run = dag_runner("serve", run_conf={"ds": tweets_run.ds})
+    results = [
+        ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index)
+        for ti in run.get_task_instances()
+        if ti.task_id in ("load_postgres", "load_tidb")
+    ]
+    assert len(results) == 2 * len(GOLD) and all(r["skipped"] for r in results), results
+    assert pg_query(targets["postgres"], query) == before
+    assert len(fake_metabase.writes()) == writes
