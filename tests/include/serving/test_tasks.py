@@ -1,0 +1,50 @@
+"""Which gold slices a serve run loads: from the triggering asset events, or from the manual params."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from include.assets import iceberg_asset
+from include.serving.tasks import plan_slices
+
+
+def event(ds: str | None) -> SimpleNamespace:
+    return SimpleNamespace(extra={"ds": ds} if ds else {})
+
+
+def test_slices_come_from_the_gold_asset_events():
+    events = {
+        iceberg_asset("gold.tweets_per_day"): [event("2026-11-20"), event("2026-11-21"), event("2026-11-20")],
+        iceberg_asset("gold.tweets_by_language"): [event("2026-11-20")],
+        iceberg_asset("bronze.tweets"): [event("2026-11-20")],  # not a gold table: ignored
+        iceberg_asset("gold.tweets_per_hour"): [event(None)],  # an event without ds: nothing to serve
+    }
+    assert plan_slices(events) == [
+        {"table": "tweets_by_language", "ds": "2026-11-20"},
+        {"table": "tweets_per_day", "ds": "2026-11-20"},
+        {"table": "tweets_per_day", "ds": "2026-11-21"},
+    ]
+
+
+def test_manual_run_serves_every_gold_table_or_the_chosen_ones():
+    assert plan_slices({}, "2026-11-20") == [
+        {"table": "tweets_by_language", "ds": "2026-11-20"},
+        {"table": "tweets_per_day", "ds": "2026-11-20"},
+        {"table": "tweets_per_hour", "ds": "2026-11-20"},
+    ]
+    assert plan_slices(None, "2026-11-20", ["tweets_per_day"]) == [{"table": "tweets_per_day", "ds": "2026-11-20"}]
+
+
+@pytest.mark.parametrize(
+    ("ds", "tables", "message"),
+    [
+        (None, None, "nothing to serve"),
+        ("2026-13-01", None, "month must be in 1..12"),
+        ("2026-11-20", ["no_such_table"], "unknown gold tables"),
+    ],
+)
+def test_bad_requests_are_refused_clearly(ds, tables, message):
+    with pytest.raises(ValueError, match=message):
+        plan_slices({}, ds, tables)
