@@ -4,37 +4,28 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import logging
+import pkgutil
 import sys
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
-
-@dataclass(frozen=True)
-class Job:
-    """One runnable layer of a domain: ``run(spark, ds, **options)`` plus its extra CLI options."""
-
-    run: Callable[..., object]
-    options: Sequence[tuple[str, dict]] = field(default_factory=tuple)
+from lakehouse_jobs.job import Job
 
 
 def _registry() -> dict[str, dict[str, Job]]:
-    from lakehouse_jobs import tweets
+    """Every module of this package with a ``JOBS`` mapping is a domain, named by its ``DOMAIN``."""
+    import lakehouse_jobs
 
-    return {
-        "tweets": {
-            "raw": Job(
-                tweets.run_raw,
-                [("--source", {"help": "files to read (default: the slice's landing folder)"})],
-            ),
-            "bronze": Job(
-                tweets.run_bronze,
-                [("--max-reject-ratio", {"type": float, "default": 0.05, "help": "fail above this share"})],
-            ),
-            "gold": Job(tweets.run_gold),
-        },
-    }
+    registry = {}
+    for info in pkgutil.iter_modules(lakehouse_jobs.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"lakehouse_jobs.{info.name}")
+        if isinstance(getattr(module, "JOBS", None), dict):
+            registry[module.DOMAIN] = module.JOBS
+    return dict(sorted(registry.items()))
 
 
 def _date(text: str) -> str:
@@ -74,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         env = JobEnv.from_env()
-        if args.layer == "raw":
+        if job.needs_landing_bucket:
             options.setdefault("landing_bucket", env.landing_bucket)
         spark = build_session(f"{args.domain}-{args.layer}", env)
         try:

@@ -11,6 +11,7 @@ from pyspark.sql import types as T
 
 from lakehouse_jobs import ops
 from lakehouse_jobs.iceberg import read_slice, replace_slice
+from lakehouse_jobs.job import Job
 from lakehouse_jobs.lines import read_numbered_lines
 
 log = logging.getLogger(__name__)
@@ -287,3 +288,17 @@ def run_gold(spark, ds: str) -> dict[str, int]:
         bronze.unpersist()
     log.info("gold tweets ds=%s: %s", ds, counts)
     return counts
+
+
+JOBS = {
+    "raw": Job(
+        run_raw,
+        [("--source", {"help": "files to read (default: the slice's landing folder, with its manifest)"})],
+        needs_landing_bucket=True,
+    ),
+    "bronze": Job(
+        run_bronze,
+        [("--max-reject-ratio", {"type": float, "default": 0.05, "help": "fail above this share of rejects"})],
+    ),
+    "gold": Job(run_gold),
+}
