@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -63,6 +64,9 @@ def s3(s3_endpoint):
 @pytest.fixture(scope="session")
 def spark(lake_env):
     """One SparkSession for the test process, wired to the test catalog (tables are created lazily)."""
+    # py4j logs "Closing down clientserver connection" from __del__ at interpreter exit, after pytest closed the
+    # stream it captured; keep its INFO lines quiet.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     from lakehouse_jobs.session import JobEnv, build_session
 
     session = build_session("lakehouse-tests", JobEnv.from_env({**lake_env, "SPARK_MASTER": "local[2]"}))
