@@ -78,30 +78,27 @@ def moto_s3(log_path: Path | None = None) -> Iterator[str]:
         log.close()
 
 
-def recreate_database(name: str) -> None:
-    """Drop and create a PostgreSQL database on the local server."""
+def _admin(*statements: str) -> None:
+    """Run statements on the local PostgreSQL's maintenance database, outside a transaction."""
     import psycopg2
 
     conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            cur.execute(f'CREATE DATABASE "{name}"')
+            for statement in statements:
+                cur.execute(statement)
     finally:
         conn.close()
+
+
+def recreate_database(name: str) -> None:
+    """Drop and create a PostgreSQL database on the local server."""
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
 
 
 def drop_database(name: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        conn.close()
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def job_env(s3_endpoint: str, catalog_db: str, *, driver_memory: str = "2g") -> dict[str, str]:
