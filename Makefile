@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test run lint bench-tweets clean
+.PHONY: setup test run api lint bench-tweets clean
 
 setup:
 	bash scripts/setup.sh
@@ -13,6 +13,12 @@ test: setup
 
 run: setup
 	source .env.local && $(PY) scripts/run_tweets.py $(ARGS)
+
+# The REST API on the local MariaDB (the TiDB stand-in), database `lakehouse`; key `lakehouse-dev-key`.
+api: setup
+	source .env.local && LAKEHOUSE_API_DB_PORT=3306 LAKEHOUSE_API_DB_USER=root LAKEHOUSE_API_DB_NAME=lakehouse \
+	  LAKEHOUSE_API_KEY_HASHES=$$($(PY) -m include.api.auth hash lakehouse-dev-key) \
+	  $(VENV)/bin/uvicorn include.api.app:create_app --factory --host 127.0.0.1 --port 8000 --workers 2 --no-access-log
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

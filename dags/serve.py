@@ -33,9 +33,9 @@ from include.assets import gold_assets
 def serve():
     @task
     def plan(triggering_asset_events=None, params=None) -> list[dict]:
-        from include.serving.tasks import plan_slices
+        from include.serving.tasks import existing_gold_tables, plan_slices
 
-        return plan_slices(triggering_asset_events, params["ds"], params["tables"] or None)
+        return plan_slices(triggering_asset_events, params["ds"], params["tables"] or None, existing_gold_tables())
 
     @task(max_active_tis_per_dagrun=2)
     def load_postgres(gold_slice: dict) -> dict:

@@ -44,7 +44,7 @@ def tweets():
         domain="tweets",
         layer="bronze",
         job_args=["--max-reject-ratio", "{{ params.max_reject_ratio }}"],
-        writes=["bronze.tweets", "bronze.tweets_rejects"],
+        writes=["bronze.tweets", "bronze.tweets_rejects", "gold.pipeline_runs"],
     )
     gold = SparkJobOperator(domain="tweets", layer="gold", writes=GOLD_TABLES["tweets"])
     land() >> raw >> bronze >> gold

@@ -13,7 +13,9 @@ from include.assets import iceberg_asset
 from include.settings import Settings, load_settings
 
 # Secrets go to DockerOperator's private_environment, which is neither templated nor rendered in the UI.
-SECRET_KEYS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "LAKEHOUSE_CATALOG_PASSWORD")
+SECRET_KEYS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "LAKEHOUSE_CATALOG_PASSWORD", "SOURCE_PASSWORD")
+# JDBC URL scheme by Airflow connection type, for jobs that read a source database.
+JDBC_SCHEMES = {"postgres": "postgresql", "mysql": "mysql"}
 # Optional Spark tuning passed through from the worker's environment when set.
 PASSTHROUGH = {"LAKEHOUSE_SPARK_MASTER": "SPARK_MASTER", "LAKEHOUSE_SPARK_DRIVER_MEMORY": "SPARK_DRIVER_MEMORY"}
 
@@ -49,6 +51,27 @@ def job_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def source_environment(conn_id: str) -> dict[str, str]:
+    """Resolve a source database connection into ``SOURCE_JDBC_URL``, ``SOURCE_USER`` and ``SOURCE_PASSWORD``.
+
+    Call only at task run time. The connection's schema is the database.
+    """
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    scheme = JDBC_SCHEMES.get(conn.conn_type or "")
+    if not scheme or not conn.host or not conn.schema:
+        raise ValueError(
+            f"connection {conn_id!r} needs a type among {sorted(JDBC_SCHEMES)}, a host and a schema (the database)"
+        )
+    port = f":{conn.port}" if conn.port else ""
+    return {
+        "SOURCE_JDBC_URL": f"jdbc:{scheme}://{conn.host}{port}/{conn.schema}",
+        "SOURCE_USER": conn.login or "",
+        "SOURCE_PASSWORD": conn.password or "",
+    }
+
+
 class SparkJobOperator(DockerOperator):
     """Run ``<domain> <layer> --ds {{ ds }} [job_args]`` in the Spark image.
 
@@ -60,8 +83,11 @@ class SparkJobOperator(DockerOperator):
         layer: ``raw``, ``bronze`` or ``gold``.
         writes: the Iceberg tables (``<namespace>.<table>``) the job writes, declared as outlet Assets.
         job_args: extra job options (templated), e.g. ``["--max-reject-ratio", "{{ params.max_reject_ratio }}"]``.
+        source_conn_id: a database connection (templated) the job reads, given to it as ``SOURCE_JDBC_URL``,
+            ``SOURCE_USER`` and ``SOURCE_PASSWORD``.
     """
 
+    template_fields = (*DockerOperator.template_fields, "source_conn_id")
     ui_color = "#fde8d7"
 
     def __init__(
@@ -71,6 +97,7 @@ class SparkJobOperator(DockerOperator):
         layer: str,
         writes: Sequence[str] = (),
         job_args: Sequence[str] = (),
+        source_conn_id: str | None = None,
         **kwargs,
     ) -> None:
         settings = load_settings()
@@ -87,16 +114,19 @@ class SparkJobOperator(DockerOperator):
         )
         self.domain = domain
         self.layer = layer
+        self.source_conn_id = source_conn_id
         self._process: subprocess.Popen | None = None
 
     def execute(self, context):
         settings = load_settings()
         env = job_environment(settings)
+        if self.source_conn_id:
+            env.update(source_environment(self.source_conn_id))
         if settings.spark_runner == "local":
             result = self._run_local(settings, env)
         else:
             self.environment = {**self.environment, **{k: v for k, v in env.items() if k not in SECRET_KEYS}}
-            self._private_environment = {**self._private_environment, **{k: env[k] for k in SECRET_KEYS}}
+            self._private_environment = {**self._private_environment, **{k: env[k] for k in SECRET_KEYS if k in env}}
             result = super().execute(context)
         # Downstream consumers (the serve DAG) learn which slice changed from the asset event.
         for asset in self.outlets:

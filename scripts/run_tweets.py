@@ -6,6 +6,8 @@ the same land task and Spark command lines as in `astro dev start`, without cont
 
     make run                      # 200,000 lines, ds 2020-03-30
     make run ARGS="--lines 2000000 --ds 2020-04-01"
+    make run ARGS="--serve"       # then the serve DAG: PostgreSQL `analytics`, MariaDB `lakehouse` (for `make api`),
+                                  # dbt marts, Metabase provisioning against the local fake
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lines", type=int, default=200_000, help="sample lines after the header")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--ds", type=dt.date.fromisoformat, default=dt.date(2020, 3, 30), help="the run's date")
+    parser.add_argument("--serve", action="store_true", help="also run the serve DAG into the local databases")
     parser.add_argument("--workdir", type=Path, default=ROOT / ".artifacts" / "run", help="sample data and logs")
     return parser.parse_args(argv)
 
@@ -86,7 +89,67 @@ def main(argv=None) -> int:
         print(f"\nraw lines {counts['raw.tweets']:,}; bronze tweets {counts['bronze.tweets']:,}; rejects by reason:")
         for reason in sorted(rejects.group_by("reason").aggregate([("reason", "count")]).to_pylist(), key=str):
             print(f"  {reason['reason']:>20} {reason['reason_count']:>8,}")
+        if args.serve:
+            return serve(logical_date, ds)
     return 0
+
+
+def serve(logical_date: dt.datetime, ds: str) -> int:
+    """Run the serve DAG for ``ds`` into the local PostgreSQL ``analytics`` and MariaDB ``lakehouse`` databases."""
+    import json
+
+    import psycopg2
+    import pymysql
+    from airflow.dag_processing.dagbag import DagBag
+
+    from include.metabase.fake import ADMIN_EMAIL, ADMIN_PASSWORD, FakeMetabase
+
+    pg = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    pg.autocommit = True
+    with pg.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = 'analytics'")
+        if not cur.fetchone():
+            cur.execute("CREATE DATABASE analytics")
+    pg.close()
+    maria = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
+    with maria.cursor() as cur:
+        cur.execute("CREATE DATABASE IF NOT EXISTS lakehouse")
+    fake = FakeMetabase().start()
+    host, port = fake.url.removeprefix("http://").split(":")
+    os.environ.update(
+        {
+            "AIRFLOW_CONN_ANALYTICS_POSTGRES": json.dumps(
+                # Trust authentication ignores the password; Cosmos' profile mapping requires one.
+                {
+                    "conn_type": "postgres",
+                    "host": "127.0.0.1",
+                    "login": "postgres",
+                    "password": "unused",
+                    "schema": "analytics",
+                    "port": 5432,
+                }
+            ),
+            "AIRFLOW_CONN_TIDB": json.dumps(
+                {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": "lakehouse"}
+            ),
+            "AIRFLOW_CONN_METABASE": json.dumps(
+                {"conn_type": "http", "host": host, "port": int(port), "login": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+            ),
+        }
+    )
+    try:
+        dag = DagBag(dag_folder=str(ROOT / "dags" / "serve.py")).dags["serve"]
+        run = dag.test(logical_date=logical_date, run_conf={"ds": ds})
+    finally:
+        fake.stop()
+    print(f"\nserve DAG run {run.run_id}: {run.state}")
+    with maria.cursor() as cur:
+        cur.execute("SELECT table_name, ds, `rows`, snapshot_id FROM lakehouse._lakehouse_loads ORDER BY 1")
+        for table, slice_ds, rows, snapshot in cur.fetchall():
+            print(f"  MariaDB lakehouse.{table:<22} ds={slice_ds} rows={rows:>6} snapshot={snapshot}")
+    maria.close()
+    print(f"  Metabase (fake): dashboards {sorted(d['name'] for d in fake.dashboards.values())}")
+    return 0 if run.state == "success" else 1
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ bash "$ROOT/scripts/services.sh"
 
 # --- virtualenv ------------------------------------------------------------------------------
 stamp="$VENV/.requirements.sha256"
-want=$(cat requirements-dev.txt requirements.txt spark/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements-dev.txt requirements.txt include/api/requirements.txt spark/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "creating virtualenv $VENV"
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"

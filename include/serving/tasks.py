@@ -17,8 +17,19 @@ def gold_tables() -> list[str]:
     return [t.split(".", 1)[1] for tables in GOLD_TABLES.values() for t in tables]
 
 
+def existing_gold_tables() -> set[str]:
+    """The registered gold tables that exist in the Iceberg catalog (a domain may not have run yet)."""
+    from include.serving.source import load_catalog
+
+    catalog = load_catalog()
+    return {table for table in gold_tables() if catalog.table_exists(f"gold.{table}")}
+
+
 def plan_slices(
-    events: Mapping | None, ds: str | None = None, tables: Iterable[str] | None = None
+    events: Mapping | None,
+    ds: str | None = None,
+    tables: Iterable[str] | None = None,
+    available: set[str] | None = None,
 ) -> list[dict[str, str]]:
     """The (table, ds) slices a serve run loads.
 
@@ -26,7 +37,8 @@ def plan_slices(
         events: ``triggering_asset_events`` of an asset-scheduled run: each gold asset event carries the ``ds``
             the Spark job wrote in its ``extra``.
         ds: for a manual run, the slice to serve.
-        tables: for a manual run, the gold tables to serve (default: all of them).
+        tables: for a manual run, the gold tables to serve (default: all of them that exist).
+        available: the gold tables that exist; a manual run without ``tables`` skips the others.
     """
     known = set(gold_tables())
     wanted: set[tuple[str, str]] = set()
@@ -40,10 +52,17 @@ def plan_slices(
                 wanted.add((name.split(".", 1)[1], event_ds))
     if ds:
         dt.date.fromisoformat(ds)  # a clear error for a malformed date
-        chosen = list(tables or known)
+        chosen = list(tables or (known if available is None else known & available))
         unknown = sorted(set(chosen) - known)
         if unknown:
             raise ValueError(f"unknown gold tables {unknown}; known: {sorted(known)}")
+        if available is not None and not tables:
+            log.info(
+                "manual run for ds=%s: serving %s; not yet in the lake: %s",
+                ds,
+                sorted(chosen),
+                sorted(known - available),
+            )
         wanted |= {(table, ds) for table in chosen}
     if not wanted:
         raise ValueError("nothing to serve: no gold asset event carried a ds, and no ds param was given")
@@ -75,6 +94,7 @@ def serve_tidb(table: str, ds: str, conn_id: str = "tidb") -> dict:
     """Load one gold slice into TiDB ``<database>.<table>`` (the connection's schema is the database)."""
     from airflow.sdk import BaseHook
 
+    from include.api.datasets import key_columns
     from include.serving import tidb
     from include.serving.source import read_slice
 
@@ -82,7 +102,17 @@ def serve_tidb(table: str, ds: str, conn_id: str = "tidb") -> dict:
     gold = read_slice(f"gold.{table}", ds)
     conn = tidb.connect(conn_id)
     try:
-        result = tidb.load_slice_tidb(conn, table, ds, gold.schema, gold.snapshot_id, gold.batches, database=database)
+        # The REST API's lookup/page key is indexed, so its queries are index range scans in TiDB.
+        result = tidb.load_slice_tidb(
+            conn,
+            table,
+            ds,
+            gold.schema,
+            gold.snapshot_id,
+            gold.batches,
+            database=database,
+            key_columns=key_columns(table),
+        )
     finally:
         conn.close()
     log.info("TiDB %s.%s ds=%s: %s", database, table, ds, result)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 
 from pyspark.sql import types as T
 
 from lakehouse_jobs.iceberg import merge_rows, read_text_file
+from lakehouse_jobs.session import CATALOG
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +70,54 @@ def record_extraction(spark, manifest: dict, raw_rows: int) -> None:
     df = df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in EXTRACTIONS_SCHEMA.fields])
     merge_rows(df, EXTRACTIONS, EXTRACTIONS_SCHEMA, keys=("domain", "ds"))
     log.info("recorded extraction %s ds=%s: %s bytes, %s lines", row["domain"], row["ds"], row["bytes"], row["lines"])
+
+
+PIPELINE_RUNS = "gold.pipeline_runs"
+PIPELINE_RUNS_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("domain", T.StringType(), False),
+        T.StructField("source", T.StringType()),
+        T.StructField("bytes", T.LongType()),
+        T.StructField("lines", T.LongType()),
+        T.StructField("extraction_s", T.DoubleType()),
+        T.StructField("raw_rows", T.LongType(), False),
+        T.StructField("accepted", T.LongType(), False),
+        T.StructField("duplicates", T.LongType(), False),
+        T.StructField("rejects", T.LongType(), False),
+        T.StructField("status", T.StringType(), False),
+    ]
+)
+
+
+def publish_run(spark, domain: str, ds: str, *, raw: int, accepted: int, duplicates: int, rejects: int, status: str):
+    """Upsert the run summary of one domain and ds (extraction + bronze reconciliation) into ``gold.pipeline_runs``.
+
+    Served like any gold table, it feeds the "Pipeline health" dashboard: what was extracted, and how bronze
+    accounted for it. ``status`` is ``published`` or ``rejected`` (the reject-ratio gate refused the slice).
+    """
+    from pyspark.sql import functions as F
+
+    extraction = None
+    if spark.catalog.tableExists(f"{CATALOG}.{EXTRACTIONS}"):
+        extraction = (
+            spark.table(f"{CATALOG}.{EXTRACTIONS}")
+            .where((F.col("domain") == domain) & (F.col("ds") == F.lit(ds).cast("date")))
+            .first()
+        )
+    row = (
+        dt.date.fromisoformat(ds),
+        domain,
+        extraction["source"] if extraction else None,
+        extraction["bytes"] if extraction else None,
+        extraction["lines"] if extraction else None,
+        extraction["duration_s"] if extraction else None,
+        raw,
+        accepted,
+        duplicates,
+        rejects,
+        status,
+    )
+    df = spark.createDataFrame([row], PIPELINE_RUNS_SCHEMA)
+    merge_rows(df, PIPELINE_RUNS, PIPELINE_RUNS_SCHEMA, keys=("domain", "ds"), partitioned_by=("ds",))
+    log.info("pipeline run %s ds=%s: %s", domain, ds, status)

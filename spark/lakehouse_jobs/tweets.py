@@ -257,7 +257,18 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.05) -> Reconciliat
         recon.check()
         log.info("bronze.tweets ds=%s reconciliation: %s (reject ratio %.4f)", ds, recon, recon.reject_ratio)
         replace_slice(rejected(classified), REJECTS, REJECTS_SCHEMA, ds)
-        if recon.reject_ratio > max_reject_ratio:
+        refused = recon.reject_ratio > max_reject_ratio
+        ops.publish_run(
+            spark,
+            DOMAIN,
+            ds,
+            raw=recon.records,
+            accepted=recon.accepted,
+            duplicates=recon.duplicates,
+            rejects=recon.rejects,
+            status="rejected" if refused else "published",
+        )
+        if refused:
             raise RejectRatioExceeded(
                 f"{recon.rejects} of {recon.records} lines rejected ({recon.reject_ratio:.2%}) "
                 f"> max_reject_ratio {max_reject_ratio:.2%}; see {REJECTS} ds={ds}"

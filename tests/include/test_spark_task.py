@@ -136,3 +136,38 @@ def test_missing_endpoint_is_a_clear_error(monkeypatch, connections):
     monkeypatch.setenv("AIRFLOW_CONN_LAKEHOUSE_S3", json.dumps({**S3_CONN, "extra": {}}))
     with pytest.raises(ValueError, match="endpoint_url"):
         job_environment(load_settings())
+
+
+def test_source_connection_is_resolved_at_run_time_with_its_password_kept_private(monkeypatch, connections):
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    from include.spark_task import SparkJobOperator
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DVDRENTAL_SOURCE",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": "src-db",
+                "port": 5433,
+                "login": "reader",
+                "password": "src-pw",
+                "schema": "dvd",
+            }
+        ),
+    )
+    runner(monkeypatch, "docker")
+    monkeypatch.setattr(DockerOperator, "execute", lambda self, ctx: "done")
+    op = SparkJobOperator(
+        domain="rentals", layer="raw", writes=["raw.rentals_rental"], source_conn_id="dvdrental_source"
+    )
+    assert "source_conn_id" in op.template_fields
+    op.execute(context())
+    assert op.environment["SOURCE_JDBC_URL"] == "jdbc:postgresql://src-db:5433/dvd"
+    assert op.environment["SOURCE_USER"] == "reader"
+    assert "SOURCE_PASSWORD" not in op.environment
+    assert op._private_environment["SOURCE_PASSWORD"] == "src-pw"
+    # Without a source connection the job gets no SOURCE_* variables at all.
+    plain = make_operator()
+    plain.execute(context())
+    assert not any(k.startswith("SOURCE_") for k in {**plain.environment, **plain._private_environment})

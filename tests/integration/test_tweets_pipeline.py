@@ -25,6 +25,7 @@ TABLES = [
     "gold.tweets_per_hour",
     "gold.tweets_per_day",
     "gold.tweets_by_language",
+    "gold.pipeline_runs",
 ]
 
 
@@ -90,12 +91,16 @@ def sample(tweets_run):
     return tweets_run.sample
 
 
+# When the slice was last written, and how long its download took: a re-run measures them anew.
+VOLATILE = {"_loaded_at", "extraction_s"}
+
+
 def slice_rows(catalog, table: str) -> Counter:
-    """The slice's rows as a multiset, without the `_loaded_at` lineage column (the time of the last write)."""
+    """The slice's rows as a multiset, without the columns that time the last run (`VOLATILE`)."""
     from pyiceberg.expressions import EqualTo
 
     arrow = catalog.load_table(table).scan(row_filter=EqualTo("ds", DS)).to_arrow()
-    columns = [c for c in arrow.column_names if c != "_loaded_at"]
+    columns = [c for c in arrow.column_names if c not in VOLATILE]
     return Counter(tuple(row[c] for c in columns) for row in arrow.select(columns).to_pylist())
 
 
@@ -161,19 +166,35 @@ def test_rerun_changes_no_table(first_run, tweets_run, dag_runner, iceberg_catal
     assert [(r["domain"], r["ds"]) for r in extractions] == [("tweets", dt.date.fromisoformat(DS))]
 
 
-def test_bronze_refuses_to_publish_above_the_reject_ratio(first_run, lake_env, iceberg_catalog):
+def run_bronze(lake_env, *args: str) -> subprocess.CompletedProcess:
     import os
 
-    before = slice_rows(iceberg_catalog, "bronze.tweets")
-    proc = subprocess.run(
-        [sys.executable, "-m", "lakehouse_jobs", "tweets", "bronze", "--ds", DS, "--max-reject-ratio", "0.0001"],
+    return subprocess.run(
+        [sys.executable, "-m", "lakehouse_jobs", "tweets", "bronze", "--ds", DS, *args],
         env={**os.environ, **lake_env},
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def run_status(catalog) -> str:
+    from pyiceberg.expressions import EqualTo
+
+    rows = catalog.load_table("gold.pipeline_runs").scan(row_filter=EqualTo("ds", DS)).to_arrow().to_pylist()
+    return [r["status"] for r in rows if r["domain"] == "tweets"][0]
+
+
+def test_bronze_refuses_to_publish_above_the_reject_ratio(first_run, lake_env, iceberg_catalog):
+    before = slice_rows(iceberg_catalog, "bronze.tweets")
+    proc = run_bronze(lake_env, "--max-reject-ratio", "0.0001")
     assert proc.returncode == 1
     last_line = proc.stderr.strip().splitlines()[-1]
     assert last_line.startswith(f"tweets bronze ds={DS} failed: RejectRatioExceeded:")
     assert "max_reject_ratio" in last_line
     assert slice_rows(iceberg_catalog, "bronze.tweets") == before
+    assert run_status(iceberg_catalog) == "rejected"  # the dashboard shows the refusal
+
+    assert run_bronze(lake_env).returncode == 0  # the default threshold publishes again, as before
+    assert run_status(iceberg_catalog) == "published"
+    assert {t: slice_rows(iceberg_catalog, t) for t in TABLES} == first_run

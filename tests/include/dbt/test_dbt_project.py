@@ -102,16 +102,9 @@ EXPECTED_MART_COLUMNS = {
         ("loaded_at", "timestamp with time zone"),
     ],
 }
-MODELS = {
-    "stg_tweets_per_hour",
-    "stg_tweets_per_day",
-    "stg_tweets_by_language",
-    "stg_lakehouse_loads",
-    "tweets_hourly",
-    "tweets_daily",
-    "tweet_languages",
-    "pipeline_loads",
-}
+# Every model file of the project; the gold tables of other domains are absent from GOLD_ROWS, so their staging
+# views read the empty stand-in of the `gold_source` macro and their marts build empty.
+MODELS = {p.stem for p in (Path(__file__).resolve().parents[3] / "include" / "dbt" / "models").rglob("*.sql")}
 
 
 @contextmanager
@@ -308,7 +301,8 @@ def test_task_group_renders_from_the_manifest_without_running_dbt(monkeypatch, t
     expected = {f"dbt.{model}.{step}" for model in MODELS for step in ("run", "test")}
     # A test reading two models runs on its own, after both.
     expected.add("dbt.assert_hours_add_up_to_days_test")
-    assert set(dag.task_ids) == expected
+    assert expected <= set(dag.task_ids)
+    assert all(t.endswith("_test") for t in set(dag.task_ids) - expected), set(dag.task_ids) - expected
     assert dag.get_task("dbt.assert_hours_add_up_to_days_test").upstream_task_ids == {
         "dbt.tweets_hourly.test",
         "dbt.tweets_daily.test",
@@ -352,3 +346,25 @@ def test_execution_defaults_to_the_image_dbt_venv(monkeypatch):
 
     monkeypatch.delenv("DBT_EXECUTABLE", raising=False)
     assert cosmos_config.execution_config().dbt_executable_path == "/usr/local/airflow/dbt_venv/bin/dbt"
+
+
+def test_every_dashboard_card_runs_on_the_built_marts(built):
+    """The Metabase cards' SQL runs on the marts dbt really builds, and charts only name columns it returns."""
+    import psycopg2
+
+    from include.metabase.specs import load_dashboards
+
+    database, _ = built
+    conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname=database)
+    try:
+        for dashboard in load_dashboards():
+            for card in dashboard.cards:
+                with conn.cursor() as cur:
+                    cur.execute(card.sql)
+                    columns = {d.name for d in cur.description}
+                conn.rollback()
+                for key in ("graph.dimensions", "graph.metrics"):
+                    wanted = set(card.visualization_settings.get(key, []))
+                    assert wanted <= columns, f"{dashboard.name} / {card.name}: {key} {wanted} not among {columns}"
+    finally:
+        conn.close()

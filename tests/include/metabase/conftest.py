@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from fake_metabase import FakeMetabase
+
+from include.metabase.fake import FakeMetabase
 
 
 @pytest.fixture

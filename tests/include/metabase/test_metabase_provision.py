@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from fake_metabase import ADMIN_EMAIL, ADMIN_PASSWORD
 
 from include.metabase.client import MetabaseError, MetabaseUnavailable
+from include.metabase.fake import ADMIN_EMAIL, ADMIN_PASSWORD
 from include.metabase.provision import database_from_env, main, provision
 from include.metabase.specs import DASHBOARDS_DIR, SpecError
 

@@ -29,12 +29,14 @@ def test_slices_come_from_the_gold_asset_events():
 
 
 def test_manual_run_serves_every_gold_table_or_the_chosen_ones():
-    assert plan_slices({}, "2026-11-20") == [
-        {"table": "tweets_by_language", "ds": "2026-11-20"},
-        {"table": "tweets_per_day", "ds": "2026-11-20"},
-        {"table": "tweets_per_hour", "ds": "2026-11-20"},
-    ]
+    tweets = ["tweets_by_language", "tweets_per_day", "tweets_per_hour"]
+    assert plan_slices({}, "2026-11-20", available=set(tweets)) == [{"table": t, "ds": "2026-11-20"} for t in tweets]
     assert plan_slices(None, "2026-11-20", ["tweets_per_day"]) == [{"table": "tweets_per_day", "ds": "2026-11-20"}]
+
+
+def test_manual_run_skips_gold_tables_not_yet_in_the_lake():
+    available = {"tweets_per_day"}
+    assert plan_slices({}, "2026-11-20", available=available) == [{"table": "tweets_per_day", "ds": "2026-11-20"}]
 
 
 @pytest.mark.parametrize(

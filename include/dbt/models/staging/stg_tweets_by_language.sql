@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('gold', 'tweets_by_language') }}
+    select * from {{ gold_source('tweets_by_language', {'ds': 'date', 'lang': 'text', 'tweets': 'bigint', '_loaded_at': 'timestamptz'}) }} as gold_table
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('gold', 'tweets_per_day') }}
+    select * from {{ gold_source('tweets_per_day', {'ds': 'date', 'day': 'date', 'tweets': 'bigint', '_loaded_at': 'timestamptz'}) }} as gold_table
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('gold', 'tweets_per_hour') }}
+    select * from {{ gold_source('tweets_per_hour', {'ds': 'date', 'hour_start': 'timestamptz', 'tweets': 'bigint', '_loaded_at': 'timestamptz'}) }} as gold_table
 
 ),
 

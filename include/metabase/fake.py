@@ -12,13 +12,14 @@ import copy
 import itertools
 import json
 import re
+import secrets
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = "fake-admin-password-1"
+ADMIN_PASSWORD = secrets.token_urlsafe(16)  # the fake's admin, made up per process
 PUBLIC = {("GET", "/api/health"), ("GET", "/api/session/properties"), ("POST", "/api/setup"), ("POST", "/api/session")}
 
 
@@ -167,7 +168,7 @@ class FakeMetabase:
 
     def _public_database(self, database: dict) -> dict:
         public = copy.deepcopy(database)
-        public["details"]["password"] = "**MetabasePass**"
+        public["details"]["password"] = "**MetabasePass**"  # noqa: S105 - Metabase's mask, not a secret
         return public
 
     def create_database(self, query, body):

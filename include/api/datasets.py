@@ -1,0 +1,353 @@
+"""The REST API's dataset registry: each served gold table declared once (columns, filters, page key, lookup key).
+
+A new gold table is served by the API once a ``Dataset`` for it is appended to ``REGISTRY``: the routes, their
+query parameters and validation, the OpenAPI schemas and the catalogue entry are all generated from it. This
+module imports nothing heavy so that the serve DAG can read ``key_columns`` from it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ColumnType = Literal["date", "datetime", "int", "float", "str", "bool"]
+Direction = Literal["asc", "desc"]
+
+# Query parameters every list route has; filter parameters must not reuse them.
+RESERVED_PARAMS = frozenset({"ds", "limit", "cursor"})
+PYTHON_TYPES: dict[str, type] = {
+    "date": dt.date,
+    "datetime": dt.datetime,
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column the API returns.
+
+    Attributes:
+        name: the column name in the served table and in the JSON rows.
+        type: ``datetime`` columns hold naive UTC (the loader's ``DATETIME(6)``) and are returned with a ``Z``.
+        description: shown in the catalogue and the OpenAPI schema.
+        example: a value shown in the OpenAPI schema.
+        nullable: whether the column may be null (sort and lookup columns may not).
+    """
+
+    name: str
+    type: ColumnType
+    description: str
+    example: Any
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Range:
+    """Filter ``lower <= column < upper`` (``<= upper`` when ``upper_inclusive``); both bounds optional.
+
+    The bounds must be in order (``lower < upper``, or ``<=`` when inclusive), else the request gets a 422.
+    """
+
+    column: str
+    lower: str
+    upper: str
+    description: str
+    examples: tuple[Any, Any]
+    upper_inclusive: bool = False
+
+
+@dataclass(frozen=True)
+class Equals:
+    """Filter ``column = value`` for a text column; values must match ``pattern``."""
+
+    column: str
+    param: str
+    description: str
+    example: str
+    pattern: str
+    max_length: int = 64
+
+
+@dataclass(frozen=True)
+class Contains:
+    """Case-insensitive substring search on a text column (``%`` and ``_`` match themselves)."""
+
+    column: str
+    param: str
+    description: str
+    example: str
+    max_length: int = 100
+
+
+Filter = Range | Equals | Contains
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A gold table as the API serves it.
+
+    Attributes:
+        name: the served table (``lakehouse.<name>``) and the dataset's id in the catalogue.
+        path: the route under ``/v1/``, e.g. ``tweets/per-hour``.
+        domain: the source domain; the OpenAPI tag.
+        summary: one line for the route list.
+        description: what a row is, for the docs and the catalogue.
+        columns: the returned columns, ``ds`` first.
+        sort: the stable order and page key: ``(column, direction)`` pairs, unique within a slice.
+        filters: the filter parameters of the list route.
+        key: a column looked up by ``GET /v1/<path>/{key}``, None for no lookup route: unique within a slice for a
+            snapshot dataset, unique across slices otherwise (should a value be in two slices, the newest wins).
+        key_pattern: what a lookup key must match (text keys), for the 422.
+        snapshot: True when each ``ds`` slice is a complete snapshot (tweets: every run re-reads the whole
+            source file): a request reads one slice, ``ds`` or else the latest loaded. False when slices hold
+            different days' rows: a request reads across slices, filtered by a ``Range`` on ``ds``.
+    """
+
+    name: str
+    path: str
+    domain: str
+    summary: str
+    description: str
+    columns: tuple[Column, ...]
+    sort: tuple[tuple[str, Direction], ...]
+    filters: tuple[Filter, ...] = ()
+    key: str | None = None
+    key_pattern: str | None = None
+    snapshot: bool = True
+    column_map: dict[str, Column] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "column_map", {c.name: c for c in self.columns})
+        check(self)
+
+    @property
+    def page_key(self) -> tuple[tuple[str, Direction], ...]:
+        """The sort, with ``ds`` first when a request may span slices (so the order is unique)."""
+        if self.snapshot or any(name == "ds" for name, _ in self.sort):
+            return self.sort
+        return (("ds", "asc"), *self.sort)
+
+
+def _filter_params(item: Filter) -> list[str]:
+    return [item.lower, item.upper] if isinstance(item, Range) else [item.param]
+
+
+def _column_problems(dataset: Dataset) -> list[str]:
+    names = dataset.column_map
+    problems = []
+    if not dataset.columns or dataset.columns[0].name != "ds" or dataset.columns[0].type != "date":
+        problems.append("the first column must be ds (date)")
+    if not dataset.sort:
+        problems.append("a sort key is required")
+    for name, direction in dataset.sort:
+        if name not in names or names[name].nullable or direction not in ("asc", "desc"):
+            problems.append(f"sort column {name!r} must be a declared non-null column, asc or desc")
+    if dataset.key is not None and (dataset.key not in names or names[dataset.key].nullable):
+        problems.append(f"key {dataset.key!r} must be a declared non-null column")
+    return problems
+
+
+def _filter_problems(dataset: Dataset) -> list[str]:
+    names = dataset.column_map
+    problems = []
+    params = [param for item in dataset.filters for param in _filter_params(item)]
+    if len(set(params)) != len(params) or set(params) & RESERVED_PARAMS:
+        problems.append(f"filter parameters {params} must be unique and not one of {sorted(RESERVED_PARAMS)}")
+    for item in dataset.filters:
+        if item.column not in names:
+            problems.append(f"filter column {item.column!r} is not declared")
+        elif isinstance(item, Equals | Contains) and names[item.column].type != "str":
+            problems.append(f"text filter on non-text column {item.column!r}")
+    return problems
+
+
+def check(dataset: Dataset) -> None:
+    """Refuse an inconsistent declaration at import time rather than at the first request.
+
+    Raises:
+        ValueError: naming the problems.
+    """
+    problems = _column_problems(dataset) + _filter_problems(dataset)
+    if problems:
+        raise ValueError(f"dataset {dataset.name}: " + "; ".join(problems))
+
+
+# What a text lookup key may be: printable, at most a VARCHAR(255) key (the loader's key column type).
+TEXT_KEY = r"^[^\x00-\x1f\x7f]{1,255}$"
+DS_COLUMN = Column("ds", "date", "The slice (the pipeline run's data date) the row was loaded from.", "2026-11-20")
+TWEETS = Column("tweets", "int", "Number of distinct tweets.", 1520)
+
+REGISTRY: tuple[Dataset, ...] = (
+    Dataset(
+        name="tweets_per_hour",
+        path="tweets/per-hour",
+        domain="tweets",
+        summary="Tweets per UTC hour",
+        description="One row per UTC hour that has tweets: the count of distinct tweets created in that hour.",
+        columns=(DS_COLUMN, Column("hour_start", "datetime", "Start of the UTC hour.", "2020-04-02T11:00:00Z"), TWEETS),
+        sort=(("hour_start", "asc"),),
+        filters=(
+            Range(
+                "hour_start",
+                "start",
+                "end",
+                "Hours starting at or after `start` and before `end` (ISO 8601; without an offset, UTC).",
+                ("2020-04-01T00:00:00Z", "2020-04-03T00:00:00Z"),
+            ),
+        ),
+        key="hour_start",
+    ),
+    Dataset(
+        name="tweets_per_day",
+        path="tweets/per-day",
+        domain="tweets",
+        summary="Tweets per UTC day",
+        description="One row per UTC calendar day that has tweets: the count of distinct tweets created that day.",
+        columns=(DS_COLUMN, Column("day", "date", "The UTC calendar day.", "2020-04-02"), TWEETS),
+        sort=(("day", "asc"),),
+        filters=(
+            Range(
+                "day",
+                "from",
+                "to",
+                "Days from `from` to `to`, both included (YYYY-MM-DD).",
+                ("2020-04-01", "2020-04-30"),
+                upper_inclusive=True,
+            ),
+        ),
+        key="day",
+    ),
+    Dataset(
+        name="tweets_by_language",
+        path="tweets/by-language",
+        domain="tweets",
+        summary="Tweets per language",
+        description="One row per language code (`und` when the source gave none), most tweeted first.",
+        columns=(DS_COLUMN, Column("lang", "str", "Language code, lower case.", "en"), TWEETS),
+        sort=(("tweets", "desc"), ("lang", "asc")),
+        key="lang",
+        key_pattern=r"^[a-z]{2,8}(-[a-z0-9]{1,8})*$",
+    ),
+)
+
+REGISTRY += (
+    Dataset(
+        name="top_countries",
+        path="rentals/top-countries",
+        domain="rentals",
+        summary="Top countries by customers",
+        description="Per country with customers: customers, the day's rentals and revenue, and the rank (by "
+        "customers, then revenue; ties share a rank). Use `ds` for the day and `limit` for the top N.",
+        columns=(
+            DS_COLUMN,
+            Column("country", "str", "Country of the customers' addresses.", "India"),
+            Column("customers", "int", "Customers living in the country.", 60),
+            Column("rentals", "int", "Rentals of the day by those customers.", 42),
+            Column("revenue", "float", "Payments of the day by those customers (DECIMAL(18,2)).", 183.58),
+            Column("rank", "int", "1 = most customers; ties share a rank.", 1),
+        ),
+        sort=(("rank", "asc"), ("country", "asc")),
+        key="country",
+        key_pattern=TEXT_KEY,
+    ),
+    Dataset(
+        name="films_per_category",
+        path="rentals/films-per-category",
+        domain="rentals",
+        summary="Films per category",
+        description="Distinct films per film category (categories without films count 0).",
+        columns=(
+            DS_COLUMN,
+            Column("category", "str", "Film category.", "Action"),
+            Column("films", "int", "Distinct films in the category.", 64),
+        ),
+        sort=(("category", "asc"),),
+        key="category",
+        key_pattern=TEXT_KEY,
+    ),
+    Dataset(
+        name="product_master",
+        path="products",
+        domain="products",
+        summary="Products",
+        description="The current version of each product. Its `ds` is the run that last changed it, so the "
+        "products are read across all slices.",
+        columns=(
+            DS_COLUMN,
+            Column("product_id", "str", "Product id.", "P-000123"),
+            Column("name", "str", "Product name.", "Oak desk lamp", nullable=True),
+            Column("category", "str", "Category (`Uncategorised` when the feed had none).", "Lighting"),
+            Column("brand", "str", "Brand.", "Lumen", nullable=True),
+            Column("price", "float", "List price in `currency` (DECIMAL(12,2)).", 49.9),
+            Column("currency", "str", "ISO 4217 currency code.", "EUR"),
+            Column("updated_at", "datetime", "When the source last updated the product (UTC).", "2026-11-20T08:15:00Z"),
+            Column("color", "str", "Colour.", "black", nullable=True),
+            Column("weight_kg", "float", "Weight in kilograms.", 1.2, nullable=True),
+            Column("stock_quantity", "int", "Units in stock.", 37, nullable=True),
+            Column("ean", "str", "EAN barcode.", "4006381333931", nullable=True),
+            Column("first_ds", "date", "The run that first saw the product.", "2026-11-18", nullable=True),
+        ),
+        sort=(("product_id", "asc"),),
+        filters=(
+            Contains("name", "q", "Products whose name contains this text (case-insensitive).", "lamp"),
+            Equals("category", "category", "Products of this category (exact).", "Lighting", pattern=TEXT_KEY),
+            Equals("currency", "currency", "Prices in this currency.", "EUR", pattern=r"^[A-Z]{3}$", max_length=3),
+            Range(
+                "price",
+                "min_price",
+                "max_price",
+                "Products priced from `min_price` to `max_price`, both included (compare within one currency).",
+                (10, 100),
+                upper_inclusive=True,
+            ),
+        ),
+        key="product_id",
+        key_pattern=TEXT_KEY,
+        snapshot=False,
+    ),
+    Dataset(
+        name="products_by_category",
+        path="products/by-category",
+        domain="products",
+        summary="Products per category and currency",
+        description="Per category and currency, over the whole product master as of the slice: products, brands, "
+        "average/min/max price, products changed by the slice's run, latest update.",
+        columns=(
+            DS_COLUMN,
+            Column("category", "str", "Category.", "Lighting"),
+            Column("currency", "str", "ISO 4217 currency code.", "EUR"),
+            Column("products", "int", "Products.", 120),
+            Column("brands", "int", "Distinct brands.", 14),
+            Column("avg_price", "float", "Average price (DECIMAL(12,2)).", 54.3),
+            Column("min_price", "float", "Lowest price.", 4.99),
+            Column("max_price", "float", "Highest price.", 399.0),
+            Column("changed_products", "int", "Products the slice's run changed.", 7),
+            Column("last_updated_at", "datetime", "Latest `updated_at` among them (UTC).", "2026-11-20T08:15:00Z"),
+        ),
+        sort=(("category", "asc"), ("currency", "asc")),
+        filters=(
+            Equals("category", "category", "One category (exact).", "Lighting", pattern=TEXT_KEY),
+            Equals("currency", "currency", "One currency.", "EUR", pattern=r"^[A-Z]{3}$", max_length=3),
+        ),
+    ),
+)
+
+BY_NAME: dict[str, Dataset] = {dataset.name: dataset for dataset in REGISTRY}
+
+
+def key_columns(table: str) -> tuple[str, ...]:
+    """Columns the TiDB loader should index for ``table`` (``load_slice_tidb(key_columns=...)``).
+
+    The API's range pages and lookups read one slice ordered by the page key; with these indexed after
+    ``(ds, _load_id)`` they are index range scans instead of a sort of the whole slice.
+    """
+    dataset = BY_NAME.get(table)
+    if dataset is None:
+        return ()
+    # The loader builds one index (ds, _load_id, *key_columns): lead with the lookup key, else the page key.
+    first = dataset.key or dataset.page_key[0][0]
+    return () if first == "ds" else (first,)

@@ -1,0 +1,597 @@
+"""Rentals: a Pagila-shaped PostgreSQL database over JDBC -> raw.rentals_* -> bronze.rentals_* (+ rejects) -> gold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakehouse_jobs.iceberg import ensure_table, read_slice, replace_slice
+from lakehouse_jobs.job import Job
+from lakehouse_jobs.session import ConfigError
+
+log = logging.getLogger(__name__)
+
+DOMAIN = "rentals"
+REJECTS = "bronze.rentals_rejects"
+GOLD_TOP_COUNTRIES = "gold.top_countries"
+GOLD_FILMS_PER_CATEGORY = "gold.films_per_category"
+# A payment may be for a rental of an earlier day: its rental is looked for in this many earlier bronze slices too.
+LATE_PAYMENT_DAYS = 31
+JDBC_DRIVERS = {"postgresql": "org.postgresql.Driver", "mysql": "com.mysql.cj.jdbc.Driver"}
+
+_INT, _LONG, _STR, _TS = T.IntegerType(), T.LongType(), T.StringType(), T.TimestampType()
+
+
+def _req(name: str, data_type: T.DataType) -> T.StructField:
+    return T.StructField(name, data_type, False)
+
+
+def _opt(name: str, data_type: T.DataType) -> T.StructField:
+    return T.StructField(name, data_type, True)
+
+
+# Source columns as typed in bronze (Pagila's, without staff passwords and pictures or the film full-text column).
+COUNTRY = T.StructType([_req("country_id", _INT), _req("country", _STR), _req("last_update", _TS)])
+CITY = T.StructType(
+    [_req("city_id", _INT), _req("city", _STR), _req("country_id", _INT), _req("last_update", _TS)],
+)
+ADDRESS = T.StructType(
+    [
+        _req("address_id", _INT),
+        _req("address", _STR),
+        _opt("address2", _STR),
+        _req("district", _STR),
+        _req("city_id", _INT),
+        _opt("postal_code", _STR),
+        _req("phone", _STR),
+        _req("last_update", _TS),
+    ]
+)
+CATEGORY = T.StructType([_req("category_id", _INT), _req("name", _STR), _req("last_update", _TS)])
+FILM = T.StructType(
+    [
+        _req("film_id", _INT),
+        _req("title", _STR),
+        _opt("description", _STR),
+        _opt("release_year", _INT),
+        _req("language_id", _INT),
+        _req("rental_duration", _INT),
+        _req("rental_rate", T.DecimalType(4, 2)),
+        _opt("length", _INT),
+        _req("replacement_cost", T.DecimalType(5, 2)),
+        _opt("rating", _STR),
+        _req("last_update", _TS),
+    ]
+)
+FILM_CATEGORY = T.StructType([_req("film_id", _INT), _req("category_id", _INT), _req("last_update", _TS)])
+STORE = T.StructType(
+    [_req("store_id", _INT), _req("manager_staff_id", _INT), _req("address_id", _INT), _req("last_update", _TS)]
+)
+STAFF = T.StructType(
+    [
+        _req("staff_id", _INT),
+        _req("first_name", _STR),
+        _req("last_name", _STR),
+        _req("address_id", _INT),
+        _opt("email", _STR),
+        _req("store_id", _INT),
+        _req("active", T.BooleanType()),
+        _req("username", _STR),
+        _req("last_update", _TS),
+    ]
+)
+INVENTORY = T.StructType(
+    [_req("inventory_id", _INT), _req("film_id", _INT), _req("store_id", _INT), _req("last_update", _TS)]
+)
+CUSTOMER = T.StructType(
+    [
+        _req("customer_id", _INT),
+        _req("store_id", _INT),
+        _req("first_name", _STR),
+        _req("last_name", _STR),
+        _opt("email", _STR),
+        _req("address_id", _INT),
+        _req("activebool", T.BooleanType()),
+        _req("create_date", T.DateType()),
+        _opt("last_update", _TS),
+        _opt("active", _INT),
+    ]
+)
+RENTAL = T.StructType(
+    [
+        _req("rental_id", _LONG),
+        _req("rental_date", _TS),
+        _req("inventory_id", _INT),
+        _req("customer_id", _INT),
+        _opt("return_date", _TS),
+        _req("staff_id", _INT),
+        _req("last_update", _TS),
+    ]
+)
+PAYMENT = T.StructType(
+    [
+        _req("payment_id", _LONG),
+        _req("customer_id", _INT),
+        _req("staff_id", _INT),
+        _req("rental_id", _LONG),
+        _req("amount", T.DecimalType(5, 2)),
+        _req("payment_date", _TS),
+    ]
+)
+
+REJECTS_SCHEMA = T.StructType(
+    [
+        _req("ds", T.DateType()),
+        _req("table_name", _STR),
+        _opt("record_key", _STR),  # the source key columns as received, as a JSON object
+        _req("reason", _STR),
+        _req("record", _STR),  # every source column as received, as a JSON object
+        _req("_loaded_at", _TS),
+    ]
+)
+TOP_COUNTRIES_SCHEMA = T.StructType(
+    [
+        _req("ds", T.DateType()),
+        _req("country", _STR),
+        _req("customers", _LONG),
+        _req("rentals", _LONG),
+        _req("revenue", T.DecimalType(18, 2)),
+        _req("rank", _INT),
+    ]
+)
+FILMS_PER_CATEGORY_SCHEMA = T.StructType([_req("ds", T.DateType()), _req("category", _STR), _req("films", _LONG)])
+
+# Kinds of raw row after classification.
+RECORD, DUPLICATE, REJECT = "record", "duplicate", "reject"
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """One source table and the rules its rows must pass in bronze.
+
+    Attributes:
+        name: the table in the source database.
+        schema: its columns as typed in bronze.
+        key: the source key (rows sharing it are duplicates; the first is kept).
+        parents: ``(column, parent table)``: the column must hold the key of an accepted row of the parent.
+        checks: ``(reason, SQL condition)``: a row for which the condition holds is impossible and refused.
+        interval_column: for the large tables, the timestamp that bounds a run's rows to ``[ds, ds + 1 day)``;
+            the others are read whole (a snapshot per run).
+    """
+
+    name: str
+    schema: T.StructType
+    key: tuple[str, ...]
+    parents: tuple[tuple[str, str], ...] = ()
+    checks: tuple[tuple[str, str], ...] = ()
+    interval_column: str | None = None
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.rentals_{self.name}"
+
+    @property
+    def bronze_table(self) -> str:
+        return f"bronze.rentals_{self.name}"
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.schema.fields]
+
+    @property
+    def raw_schema(self) -> T.StructType:
+        """Every source column as a string, with the lineage columns."""
+        return T.StructType(
+            [_req("ds", T.DateType())]
+            + [_opt(c, _STR) for c in self.columns]
+            + [_req("_source_table", _STR), _req("_loaded_at", _TS)]
+        )
+
+    @property
+    def bronze_schema(self) -> T.StructType:
+        return T.StructType([_req("ds", T.DateType()), *self.schema.fields, _req("_loaded_at", _TS)])
+
+
+# In dependency order: every parent comes before its children.
+SOURCE_TABLES: tuple[SourceTable, ...] = (
+    SourceTable("country", COUNTRY, ("country_id",)),
+    SourceTable("city", CITY, ("city_id",), parents=(("country_id", "country"),)),
+    SourceTable("address", ADDRESS, ("address_id",), parents=(("city_id", "city"),)),
+    SourceTable("category", CATEGORY, ("category_id",)),
+    SourceTable("film", FILM, ("film_id",)),
+    SourceTable(
+        "film_category",
+        FILM_CATEGORY,
+        ("film_id", "category_id"),
+        parents=(("film_id", "film"), ("category_id", "category")),
+    ),
+    SourceTable("store", STORE, ("store_id",), parents=(("address_id", "address"),)),
+    SourceTable("staff", STAFF, ("staff_id",), parents=(("address_id", "address"), ("store_id", "store"))),
+    SourceTable("inventory", INVENTORY, ("inventory_id",), parents=(("film_id", "film"), ("store_id", "store"))),
+    SourceTable("customer", CUSTOMER, ("customer_id",), parents=(("address_id", "address"), ("store_id", "store"))),
+    SourceTable(
+        "rental",
+        RENTAL,
+        ("rental_id",),
+        parents=(("inventory_id", "inventory"), ("customer_id", "customer"), ("staff_id", "staff")),
+        checks=(("return_before_rental", "return_date < rental_date"),),
+        interval_column="rental_date",
+    ),
+    SourceTable(
+        "payment",
+        PAYMENT,
+        ("payment_id",),
+        parents=(("rental_id", "rental"), ("customer_id", "customer"), ("staff_id", "staff")),
+        checks=(("negative_amount", "amount < 0"),),
+        interval_column="payment_date",
+    ),
+)
+TABLES = {t.name: t for t in SOURCE_TABLES}
+
+
+# --- pure transformations ----------------------------------------------------------------------
+
+
+def interval_predicate(column: str, ds: str) -> str:
+    """SQL bounding ``column`` (a timestamptz) to the run's interval ``[ds, ds + 1 day)`` in UTC."""
+    start = dt.date.fromisoformat(ds)
+    end = start + dt.timedelta(days=1)
+    return f"{column} >= TIMESTAMPTZ '{start} 00:00:00+00' AND {column} < TIMESTAMPTZ '{end} 00:00:00+00'"
+
+
+def to_raw(source: DataFrame, table: SourceTable, ds: str) -> DataFrame:
+    """Rows read from the source -> raw rows of slice ``ds``: every column as a string, plus lineage."""
+    return source.select(
+        F.lit(ds).cast("date").alias("ds"),
+        *[F.col(c).cast("string").alias(c) for c in table.columns],
+        F.lit(table.name).alias("_source_table"),
+        F.current_timestamp().alias("_loaded_at"),
+    )
+
+
+def _first_of(conditions: Sequence[tuple[object, str]]) -> Column:
+    """The reason of the first condition that holds, else NULL."""
+    reason = F.lit(None).cast("string")
+    for condition, name in reversed(conditions):
+        reason = F.when(condition, F.lit(name)).otherwise(reason)
+    return reason
+
+
+def _parse(raw: DataFrame, table: SourceTable) -> DataFrame:
+    """Typed columns, the row and its key as received (JSON), and the first parsing problem as ``reason``."""
+    problems = []
+    typed = []
+    for field in table.schema.fields:
+        received = F.col(f"`{field.name}`")
+        value = F.expr(f"try_cast(`{field.name}` AS {field.dataType.simpleString()})")
+        typed.append(value.alias(field.name))
+        if not field.nullable:
+            problems.append((received.isNull(), f"missing_{field.name}"))
+        problems.append((received.isNotNull() & value.isNull(), f"bad_{field.name}"))
+    return raw.select(
+        "ds",
+        *typed,
+        F.to_json(F.struct(*[F.col(k) for k in table.key])).alias("_key"),
+        F.to_json(F.struct(*[F.col(c) for c in table.columns])).alias("_record"),
+        _first_of(problems).alias("reason"),
+    )
+
+
+def classify(raw: DataFrame, table: SourceTable, parents: Mapping[str, DataFrame]) -> DataFrame:
+    """Type and validate the raw rows of one table.
+
+    Adds the typed columns, ``kind`` (record, duplicate, reject) and ``reason`` (for rejects). A row is refused for
+    the first problem found: a required column missing or not of its type, an impossible value (``checks``), then
+    a foreign key that matches no accepted row of its parent (``orphan_<column>``). Among the rows left, the first
+    of each source key (latest ``last_update``, then by content, so the choice is stable) is the record.
+
+    Args:
+        raw: the raw slice of ``table``.
+        table: the table's rules.
+        parents: accepted rows of the parent tables, by name (only their key column is used).
+    """
+    rows = _parse(raw, table)
+    reason = F.coalesce(F.col("reason"), _first_of([(F.expr(sql), name) for name, sql in table.checks]))
+    rows = rows.withColumn("reason", reason)
+    for i, (column, parent) in enumerate(table.parents):
+        parent_key = TABLES[parent].key[0]
+        keys = parents[parent].select(F.col(parent_key).alias(f"_parent{i}")).distinct()
+        rows = rows.join(keys, rows[column] == keys[f"_parent{i}"], "left")
+        orphan = F.col(column).isNotNull() & F.col(f"_parent{i}").isNull()
+        rows = rows.withColumn("reason", F.coalesce("reason", F.when(orphan, F.lit(f"orphan_{column}")))).drop(
+            f"_parent{i}"
+        )
+    order = [F.desc_nulls_last("last_update")] if "last_update" in table.columns else []
+    first = Window.partitionBy(*table.key, F.col("reason").isNull()).orderBy(*order, "_record")
+    return rows.withColumn(
+        "kind",
+        F.when(F.col("reason").isNotNull(), REJECT).when(F.row_number().over(first) == 1, RECORD).otherwise(DUPLICATE),
+    )
+
+
+def accepted(classified: DataFrame, table: SourceTable) -> DataFrame:
+    """The de-duplicated, typed rows of a classified slice, in the bronze schema."""
+    return classified.where(F.col("kind") == RECORD).select(
+        "ds", *table.columns, F.current_timestamp().alias("_loaded_at")
+    )
+
+
+def rejected(classified: DataFrame, table: SourceTable) -> DataFrame:
+    """Every refused row: its table, key, reason and the record as received."""
+    return classified.where(F.col("kind") == REJECT).select(
+        "ds",
+        F.lit(table.name).alias("table_name"),
+        F.col("_key").alias("record_key"),
+        "reason",
+        F.col("_record").alias("record"),
+        F.current_timestamp().alias("_loaded_at"),
+    )
+
+
+def customer_countries(customer: DataFrame, address: DataFrame, city: DataFrame, country: DataFrame) -> DataFrame:
+    """``(customer_id, country)``: each customer's country through its address and the address's city."""
+    return (
+        customer.select("customer_id", "address_id")
+        .join(address.select("address_id", "city_id"), "address_id")
+        .join(city.select("city_id", "country_id"), "city_id")
+        .join(country.select("country_id", "country"), "country_id")
+        .select("customer_id", "country")
+    )
+
+
+def top_countries(places: DataFrame, rental: DataFrame, payment: DataFrame, ds: str) -> DataFrame:
+    """Per country with customers: its customers, the rentals and revenue of the slice, and its rank.
+
+    Customers are counted by their address's country (not by city). Rentals and payments are those of the slice
+    (the run's interval), attributed to their customer's country. Countries rank by customers, then revenue;
+    ties share a rank.
+
+    Args:
+        places: ``customer_countries()`` of the slice.
+        rental: the slice's accepted rentals.
+        payment: the slice's accepted payments.
+        ds: the slice.
+    """
+    customers = places.groupBy("country").agg(F.count("*").alias("customers"))
+    rentals = rental.join(places, "customer_id").groupBy("country").agg(F.count("*").alias("rentals"))
+    revenue = payment.join(places, "customer_id").groupBy("country").agg(F.sum("amount").alias("revenue"))
+    by_country = customers.join(rentals, "country", "left").join(revenue, "country", "left")
+    by_country = by_country.select(
+        F.lit(ds).cast("date").alias("ds"),
+        "country",
+        "customers",
+        F.coalesce("rentals", F.lit(0)).cast("long").alias("rentals"),
+        F.coalesce("revenue", F.lit(0)).cast(T.DecimalType(18, 2)).alias("revenue"),
+    )
+    ranking = Window.orderBy(F.desc("customers"), F.desc("revenue"))  # a few hundred countries: one partition is fine
+    return by_country.withColumn("rank", F.rank().over(ranking)).orderBy("rank", "country")
+
+
+def films_per_category(category: DataFrame, film_category: DataFrame, ds: str) -> DataFrame:
+    """Distinct films per category (categories without films count 0)."""
+    return (
+        category.select("category_id", F.col("name").alias("category"))
+        .join(film_category.select("category_id", "film_id"), "category_id", "left")
+        .groupBy("category")
+        .agg(F.countDistinct("film_id").alias("films"))
+        .select(F.lit(ds).cast("date").alias("ds"), "category", "films")
+        .orderBy("category")
+    )
+
+
+# --- reconciliation ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """How the raw rows of one table's slice were accounted for."""
+
+    table: str
+    raw: int
+    accepted: int
+    duplicates: int
+    rejects: int
+
+    @property
+    def reject_ratio(self) -> float:
+        return self.rejects / self.raw if self.raw else 0.0
+
+    def check(self) -> None:
+        """Fail unless raw = accepted + duplicates + rejects."""
+        if self.accepted + self.duplicates + self.rejects != self.raw:
+            raise AssertionError(f"rows lost in bronze: {self}")
+
+    @classmethod
+    def of(cls, table: str, classified: DataFrame, raw_count: int) -> Reconciliation:
+        counts = {row["kind"]: row["n"] for row in classified.groupBy("kind").agg(F.count("*").alias("n")).collect()}
+        return cls(table, raw_count, counts.get(RECORD, 0), counts.get(DUPLICATE, 0), counts.get(REJECT, 0))
+
+
+class RejectRatioExceeded(RuntimeError):
+    """Too many refused rows for the slice to be published."""
+
+
+# --- source --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceDb:
+    """The source database, from the environment the operator prepared from the Airflow connection."""
+
+    url: str
+    user: str
+    password: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SourceDb:
+        env = os.environ if env is None else env
+        url = env.get("SOURCE_JDBC_URL", "").strip()
+        if not url.startswith("jdbc:"):
+            raise ConfigError("environment variable SOURCE_JDBC_URL is not set to a JDBC URL")
+        return cls(url, env.get("SOURCE_USER", ""), env.get("SOURCE_PASSWORD", ""))
+
+    def reader(self, spark, relation: str):
+        """A JDBC reader of ``relation`` (a table or a parenthesised, aliased query)."""
+        reader = (
+            spark.read.format("jdbc")
+            .option("url", self.url)
+            .option("user", self.user)
+            .option("password", self.password)
+            .option("dbtable", relation)
+            .option("fetchsize", "10000")
+        )
+        driver = JDBC_DRIVERS.get(self.url.split(":")[1])
+        return reader.option("driver", driver) if driver else reader
+
+
+def read_source(spark, source: SourceDb, table: SourceTable, ds: str, partitions: int) -> DataFrame:
+    """The table's rows for slice ``ds``: the whole table, or for the large ones the run's interval only.
+
+    Interval reads are split into ``partitions`` parallel queries on ranges of the first key column, bounded by
+    the smallest and largest key found in the interval.
+    """
+    query = f"SELECT {', '.join(table.columns)} FROM {table.name}"
+    if table.interval_column is None:
+        return source.reader(spark, f"({query}) AS src").load()
+    where = interval_predicate(table.interval_column, ds)
+    key = table.key[0]
+    bounds = source.reader(spark, f"(SELECT min({key}) AS lo, max({key}) AS hi FROM {table.name} WHERE {where}) AS b")
+    low, high = bounds.load().first()
+    reader = source.reader(spark, f"({query} WHERE {where}) AS src")
+    if low is None:
+        return reader.load()
+    return (
+        reader.option("partitionColumn", key)
+        .option("lowerBound", str(low))
+        .option("upperBound", str(high))
+        .option("numPartitions", str(partitions))
+        .load()
+    )
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+
+
+def run_raw(spark, ds: str, *, partitions: int = 4) -> dict[str, int]:
+    """Read the source tables over JDBC into ``raw.rentals_<table>``. Returns rows per table.
+
+    Children are read before their parents, so rows added to the live source during the run cannot make a
+    child point at a parent row that was read before it existed.
+    """
+    source = SourceDb.from_env()
+    counts = {}
+    for table in reversed(SOURCE_TABLES):
+        rows = to_raw(read_source(spark, source, table, ds, partitions), table, ds)
+        replace_slice(rows, table.raw_table, table.raw_schema, ds)
+        counts[table.name] = read_slice(spark, table.raw_table, ds).count()
+    log.info("raw rentals ds=%s: %s", ds, counts)
+    return counts
+
+
+def _known_rentals(spark, ds: str, current: DataFrame) -> DataFrame:
+    """The rentals a payment of slice ``ds`` may be for: this slice's and those of the earlier slices."""
+    table = TABLES["rental"]
+    name = ensure_table(spark, table.bronze_table, table.bronze_schema)
+    start = dt.date.fromisoformat(ds) - dt.timedelta(days=LATE_PAYMENT_DAYS)
+    earlier = spark.table(name).where(
+        (F.col("ds") >= F.lit(start.isoformat()).cast("date")) & (F.col("ds") < F.lit(ds).cast("date"))
+    )
+    return current.select("rental_id").unionByName(earlier.select("rental_id"))
+
+
+def _classify_all(spark, ds: str) -> tuple[dict[str, DataFrame], list[Reconciliation]]:
+    """Classify every table of the slice, parents first; the returned frames are persisted."""
+    classified: dict[str, DataFrame] = {}
+    accepted_rows: dict[str, DataFrame] = {}
+    recons = []
+    for table in SOURCE_TABLES:
+        raw = read_slice(spark, table.raw_table, ds)
+        parents = dict(accepted_rows)
+        if table.name == "payment":
+            parents["rental"] = _known_rentals(spark, ds, accepted_rows["rental"])
+        classified[table.name] = classify(raw, table, parents).persist()
+        accepted_rows[table.name] = accepted(classified[table.name], table)
+        recon = Reconciliation.of(table.name, classified[table.name], raw.count())
+        log.info("bronze rentals ds=%s reconciliation: %s (reject ratio %.4f)", ds, recon, recon.reject_ratio)
+        recon.check()
+        recons.append(recon)
+    return classified, recons
+
+
+def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.05) -> list[Reconciliation]:
+    """Type, validate and de-duplicate every table of the slice; refuse to publish when too many rows are rejected.
+
+    Rejects of every table go to ``bronze.rentals_rejects`` (written even when the gate fails, for inspection).
+    """
+    classified, recons = _classify_all(spark, ds)
+    try:
+        rejects = [rejected(classified[t.name], t) for t in SOURCE_TABLES]
+        all_rejects = rejects[0]
+        for more in rejects[1:]:
+            all_rejects = all_rejects.unionByName(more)
+        replace_slice(all_rejects, REJECTS, REJECTS_SCHEMA, ds)
+        worst = max(recons, key=lambda r: r.reject_ratio)
+        if worst.reject_ratio > max_reject_ratio:
+            raise RejectRatioExceeded(
+                f"{worst.rejects} of {worst.raw} {worst.table} rows rejected ({worst.reject_ratio:.2%}) "
+                f"> max_reject_ratio {max_reject_ratio:.2%}; see {REJECTS} ds={ds}"
+            )
+        for table in SOURCE_TABLES:
+            replace_slice(accepted(classified[table.name], table), table.bronze_table, table.bronze_schema, ds)
+    finally:
+        for frame in classified.values():
+            frame.unpersist()
+    _verify_written(spark, ds, recons)
+    return recons
+
+
+def _verify_written(spark, ds: str, recons: list[Reconciliation]) -> None:
+    for recon in recons:
+        written = read_slice(spark, TABLES[recon.table].bronze_table, ds).count()
+        if written != recon.accepted:
+            raise AssertionError(f"bronze {recon.table} ds={ds}: wrote {written} rows, classified {recon.accepted}")
+    rejects = read_slice(spark, REJECTS, ds).count()
+    if rejects != sum(r.rejects for r in recons):
+        raise AssertionError(f"{REJECTS} ds={ds}: wrote {rejects} rows, classified {sum(r.rejects for r in recons)}")
+
+
+def run_gold(spark, ds: str) -> dict[str, int]:
+    """Rebuild the slice of ``gold.top_countries`` and ``gold.films_per_category`` from bronze."""
+    bronze = {t.name: read_slice(spark, t.bronze_table, ds) for t in SOURCE_TABLES}
+    places = customer_countries(bronze["customer"], bronze["address"], bronze["city"], bronze["country"]).persist()
+    try:
+        outputs = {
+            GOLD_TOP_COUNTRIES: (top_countries(places, bronze["rental"], bronze["payment"], ds), TOP_COUNTRIES_SCHEMA),
+            GOLD_FILMS_PER_CATEGORY: (
+                films_per_category(bronze["category"], bronze["film_category"], ds),
+                FILMS_PER_CATEGORY_SCHEMA,
+            ),
+        }
+        counts = {}
+        for table, (df, schema) in outputs.items():
+            replace_slice(df, table, schema, ds)
+            counts[table] = read_slice(spark, table, ds).count()
+    finally:
+        places.unpersist()
+    log.info("gold rentals ds=%s: %s", ds, counts)
+    return counts
+
+
+JOBS = {
+    "raw": Job(
+        run_raw,
+        [("--partitions", {"type": int, "default": 4, "help": "parallel JDBC reads of rental and payment"})],
+    ),
+    "bronze": Job(
+        run_bronze,
+        [("--max-reject-ratio", {"type": float, "default": 0.05, "help": "fail above this share of a table's rows"})],
+    ),
+    "gold": Job(run_gold),
+}

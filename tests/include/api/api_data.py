@@ -1,0 +1,203 @@
+"""Test data for the REST API tests: generated tweets, their gold rows, test products, a MariaDB admin connection.
+
+The gold rows are computed here from a generated list of tweets (plain Python counting, independent of the API),
+loaded with ``load_slice_tidb`` in two slices, and read back through the API as a read-only MariaDB user.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+MYSQL = {
+    "host": os.environ.get("LAKEHOUSE_TEST_MYSQL_HOST", "127.0.0.1"),
+    "port": int(os.environ.get("LAKEHOUSE_TEST_MYSQL_PORT", "3306")),
+    "user": os.environ.get("LAKEHOUSE_TEST_MYSQL_USER", "root"),
+    "password": os.environ.get("LAKEHOUSE_TEST_MYSQL_PASSWORD", ""),
+}
+API_KEY = "test-key-" + "x" * 24
+OTHER_KEY = "another-key-" + "y" * 24
+DS_OLD, DS_NEW = dt.date(2026, 11, 19), dt.date(2026, 11, 20)
+LANGS = ["en"] * 12 + ["es"] * 4 + ["und"] * 2 + ["pt", "fr", "ja", "zh-cn"]
+START = dt.datetime(2020, 3, 30, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Gold:
+    """Expected gold rows of one slice, computed from the tweets by counting."""
+
+    per_hour: dict[dt.datetime, int]
+    per_day: dict[dt.date, int]
+    by_language: dict[str, int]
+
+
+def make_tweets(seed: int, count: int) -> list[tuple[dt.datetime, str]]:
+    """(created_at UTC, lang) pairs over six days, plus three languages with equal counts (ties in the order)."""
+    rnd = random.Random(seed)
+    tweets = [(START + dt.timedelta(seconds=rnd.randrange(6 * 86400)), rnd.choice(LANGS)) for _ in range(count)]
+    tweets += [(START + dt.timedelta(hours=i), lang) for lang in ("aa", "ab", "ac") for i in range(4)]
+    return tweets
+
+
+def count(tweets: list[tuple[dt.datetime, str]]) -> Gold:
+    return Gold(
+        per_hour=dict(Counter(t.replace(minute=0, second=0, microsecond=0) for t, _ in tweets)),
+        per_day=dict(Counter(t.date() for t, _ in tweets)),
+        by_language=dict(Counter(lang for _, lang in tweets)),
+    )
+
+
+def gold_batches(ds: dt.date, gold: Gold):
+    import pyarrow as pa
+
+    def table(schema, keys, values):
+        rows = len(keys)
+        half = rows // 2
+        arrays = [
+            pa.array([ds] * rows, pa.date32()),
+            pa.array(keys, schema.field(1).type),
+            pa.array(values, pa.int64()),
+        ]
+        batch = pa.record_batch(arrays, schema=schema)
+        # Two batches, so the loader's chunking is exercised.
+        return schema, [batch.slice(0, half), batch.slice(half)]
+
+    hour = pa.schema([("ds", pa.date32()), ("hour_start", pa.timestamp("us", tz="UTC")), ("tweets", pa.int64())])
+    day = pa.schema([("ds", pa.date32()), ("day", pa.date32()), ("tweets", pa.int64())])
+    lang = pa.schema([("ds", pa.date32()), ("lang", pa.string()), ("tweets", pa.int64())])
+    return {
+        "tweets_per_hour": table(hour, list(gold.per_hour), list(gold.per_hour.values())),
+        "tweets_per_day": table(day, list(gold.per_day), list(gold.per_day.values())),
+        "tweets_by_language": table(lang, list(gold.by_language), list(gold.by_language.values())),
+    }
+
+
+# A multi-slice dataset with text filters, for what the tweets tables lack: reads across slices, equality and
+# substring filters on free text (quotes, wildcards, backslashes), a float range.
+PRODUCTS = {
+    dt.date(2026, 11, 18): [
+        (1, "Red chair", "furniture", 49.5),
+        (2, "50% off lamp", "lighting", 19.99),
+        (3, "under_score table", "furniture", 120.0),
+        (4, "Quote's sofa", "furniture", 499.0),
+    ],
+    dt.date(2026, 11, 19): [
+        (1, "Red chair", "furniture", 45.0),
+        (2, "50% off lamp", "lighting", 19.99),
+        (5, "back\\slash shelf", "storage", 75.25),
+        (6, "Ünïcode 日本 lamp", "lighting", 33.0),
+        (7, "plain 50 lamp", "it's; DROP TABLE x", 10.0),
+    ],
+}
+
+
+def products_dataset():
+    from include.api.datasets import Column, Contains, Dataset, Equals, Range
+
+    return Dataset(
+        name="api_test_products",
+        path="test/products",
+        domain="test",
+        summary="Products (test)",
+        description="A test dataset read across slices.",
+        columns=(
+            Column("ds", "date", "Slice.", "2026-11-18"),
+            Column("product_id", "int", "Id.", 1),
+            Column("name", "str", "Name.", "Red chair"),
+            Column("category", "str", "Category.", "furniture"),
+            Column("price", "float", "Price.", 49.5),
+        ),
+        sort=(("product_id", "asc"),),
+        key="product_id",
+        filters=(
+            Range("ds", "ds_from", "ds_to", "Slices.", ("2026-11-18", "2026-11-19"), upper_inclusive=True),
+            Equals("category", "category", "Exact category.", "furniture", pattern=r"^[^\x00-\x1f]{1,64}$"),
+            Contains("name", "q", "Name contains.", "lamp"),
+            Range("price", "min_price", "max_price", "Price.", (10.0, 100.0), upper_inclusive=True),
+        ),
+        snapshot=False,
+    )
+
+
+def admin():
+    import pymysql
+
+    return pymysql.connect(**MYSQL, autocommit=True, local_infile=True, charset="utf8mb4")
+
+
+def load_products(conn) -> None:
+    import pyarrow as pa
+
+    from include.serving.tidb import load_slice_tidb
+
+    schema = pa.schema(
+        [("ds", pa.date32()), ("product_id", pa.int64()), ("name", pa.string()), ("category", pa.string()),
+         ("price", pa.float64())]
+    )  # fmt: skip
+    for ds, rows in PRODUCTS.items():
+        columns = list(zip(*rows, strict=True))
+        batch = pa.record_batch([pa.array([ds] * len(rows), pa.date32()), *map(pa.array, columns)], schema=schema)
+        load_slice_tidb(conn, "api_test_products", ds, schema, 1, [batch])
+
+
+# Small hand-written slices of the other domains' gold tables (Arrow types as their Spark schemas), so every
+# registered route is exercised on data: decimals, nullable columns, timestamps, multi-slice reads.
+def _other_gold():
+    import decimal
+
+    import pyarrow as pa
+
+    d = decimal.Decimal
+    ts = pa.timestamp("us", tz="UTC")
+    at = dt.datetime(2026, 11, 20, 8, 15, tzinfo=dt.UTC)
+    return {
+        "top_countries": (
+            pa.schema([("ds", pa.date32()), ("country", pa.string()), ("customers", pa.int64()),
+                       ("rentals", pa.int64()), ("revenue", pa.decimal128(18, 2)), ("rank", pa.int32())]),
+            {DS_NEW: [("India", 60, 42, d("183.58"), 1), ("China", 53, 40, d("170.10"), 2),
+                      ("Côte d'Ivoire", 53, 40, d("170.10"), 2), ("Chad", 1, 0, d("0.00"), 4)]},
+        ),
+        "films_per_category": (
+            pa.schema([("ds", pa.date32()), ("category", pa.string()), ("films", pa.int64())]),
+            {DS_NEW: [("Action", 64), ("Sci-Fi", 61), ("Documentary", 0)]},
+        ),
+        "product_master": (
+            pa.schema([("ds", pa.date32()), ("product_id", pa.string()), ("name", pa.string()),
+                       ("category", pa.string()), ("brand", pa.string()), ("price", pa.decimal128(12, 2)),
+                       ("currency", pa.string()), ("updated_at", ts), ("color", pa.string()),
+                       ("weight_kg", pa.float64()), ("stock_quantity", pa.int64()), ("ean", pa.string()),
+                       ("_source_file", pa.string()), ("_row_number", pa.int64()), ("first_ds", pa.date32())]),
+            {DS_OLD: [("P-2", "Oak desk lamp", "Lighting", "Lumen", d("49.90"), "EUR", at, None, 1.2, 3, None,
+                       "a.parquet", 1, DS_OLD)],
+             DS_NEW: [("P-1", None, "Uncategorised", None, d("5.00"), "USD", at, "red", None, None, "4006381333931",
+                       "b.parquet", 7, DS_OLD)]},
+        ),
+        "products_by_category": (
+            pa.schema([("ds", pa.date32()), ("category", pa.string()), ("currency", pa.string()),
+                       ("products", pa.int64()), ("brands", pa.int64()), ("avg_price", pa.decimal128(12, 2)),
+                       ("min_price", pa.decimal128(12, 2)), ("max_price", pa.decimal128(12, 2)),
+                       ("changed_products", pa.int64()), ("last_updated_at", ts)]),
+            {DS_NEW: [("Lighting", "EUR", 1, 1, d("49.90"), d("49.90"), d("49.90"), 0, at),
+                      ("Uncategorised", "USD", 1, 0, d("5.00"), d("5.00"), d("5.00"), 1, at)]},
+        ),
+    }  # fmt: skip
+
+
+OTHER_GOLD = _other_gold()
+
+
+def load_other_gold(conn) -> None:
+    import pyarrow as pa
+
+    from include.api.datasets import key_columns
+    from include.serving.tidb import load_slice_tidb
+
+    for table, (schema, slices) in OTHER_GOLD.items():
+        for ds, rows in slices.items():
+            columns = [[ds] * len(rows), *zip(*rows, strict=True)]
+            arrays = [pa.array(list(values), field.type) for values, field in zip(columns, schema, strict=True)]
+            batch = pa.record_batch(arrays, schema=schema)
+            load_slice_tidb(conn, table, ds, schema, 1, [batch], key_columns=key_columns(table))
