@@ -124,12 +124,19 @@ def served(tweets_run, targets, dag_runner):
 
 
 def test_gold_is_identical_in_iceberg_postgres_and_mariadb(served, tweets_run, targets, iceberg_catalog):
-    for table in GOLD:
+    from include.serving.tasks import gold_tables
+
+    # Every gold table with a slice for this ds: tweets, and the other domains' tests run earlier in the session.
+    present = [t for t in gold_tables() if iceberg_catalog.table_exists(f"gold.{t}")]
+    assert set(GOLD) <= set(present)
+    for table in present:
         want = iceberg_rows(iceberg_catalog, table, tweets_run.ds)
+        if not want:
+            continue
         columns = list(iceberg_catalog.load_table(f"gold.{table}").schema().column_names)
-        assert want, f"gold.{table} is empty"
         assert postgres_rows(targets["postgres"], table, tweets_run.ds, columns) == want, table
         assert mariadb_rows(targets["mariadb"], table, tweets_run.ds, columns) == want, table
+    assert all(iceberg_rows(iceberg_catalog, table, tweets_run.ds) for table in GOLD)
 
 
 def test_marts_are_built_from_the_served_gold(served, tweets_run, targets, iceberg_catalog):
