@@ -49,7 +49,7 @@ def rentals():
         domain="rentals",
         layer="bronze",
         job_args=["--max-reject-ratio", "{{ params.max_reject_ratio }}"],
-        writes=[*(f"bronze.rentals_{t}" for t in SOURCE_TABLES), "bronze.rentals_rejects"],
+        writes=[*(f"bronze.rentals_{t}" for t in SOURCE_TABLES), "bronze.rentals_rejects", "gold.pipeline_runs"],
     )
     gold = SparkJobOperator(domain="rentals", layer="gold", writes=GOLD_TABLES["rentals"])
     raw >> bronze >> gold

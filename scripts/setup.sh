@@ -17,6 +17,8 @@ command -v aria2c >/dev/null || need+=(aria2)
 [ -e /usr/share/java/mariadb-java-client.jar ] || need+=(libmariadb-java)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v psql >/dev/null || need+=(postgresql-client)
+# PostGIS for the trips domain's point columns in the analytics database (the compose image ships it).
+[ -e /usr/share/postgresql/15/extension/postgis.control ] || need+=(postgresql-15-postgis-3)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   apt-get update -qq

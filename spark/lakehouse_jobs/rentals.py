@@ -12,6 +12,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse_jobs import ops
 from lakehouse_jobs.iceberg import ensure_table, read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.session import ConfigError
@@ -538,7 +539,19 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.05) -> list[Reconc
             all_rejects = all_rejects.unionByName(more)
         replace_slice(all_rejects, REJECTS, REJECTS_SCHEMA, ds)
         worst = max(recons, key=lambda r: r.reject_ratio)
-        if worst.reject_ratio > max_reject_ratio:
+        refused = worst.reject_ratio > max_reject_ratio
+        # One run summary for the domain: the source tables' rows together.
+        ops.publish_run(
+            spark,
+            DOMAIN,
+            ds,
+            raw=sum(r.raw for r in recons),
+            accepted=sum(r.accepted for r in recons),
+            duplicates=sum(r.duplicates for r in recons),
+            rejects=sum(r.rejects for r in recons),
+            status="rejected" if refused else "published",
+        )
+        if refused:
             raise RejectRatioExceeded(
                 f"{worst.rejects} of {worst.raw} {worst.table} rows rejected ({worst.reject_ratio:.2%}) "
                 f"> max_reject_ratio {max_reject_ratio:.2%}; see {REJECTS} ds={ds}"
