@@ -12,6 +12,8 @@ GOLD_TABLES: dict[str, tuple[str, ...]] = {
     "tweets": ("gold.tweets_per_hour", "gold.tweets_per_day", "gold.tweets_by_language"),
     "products": ("gold.product_master", "gold.products_by_category"),
     "rentals": ("gold.top_countries", "gold.films_per_category"),
+    "users": ("gold.users", "gold.user_statistics"),
+    "trips": ("gold.trips", "gold.trips_daily"),
     # Run summaries (extraction + bronze reconciliation) of every domain, for the "Pipeline health" dashboard.
     "ops": ("gold.pipeline_runs",),
 }

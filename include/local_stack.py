@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BUCKETS = ("landing", "lakehouse")
 S3_KEY = "test"  # moto accepts any credentials; these never leave this machine
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+# What include/docker/postgres-init/30-analytics.sql installs in the analytics database (trips' point columns).
+ANALYTICS_EXTENSIONS = ("postgis",)
 
 
 def free_port() -> int:
@@ -78,11 +80,11 @@ def moto_s3(log_path: Path | None = None) -> Iterator[str]:
         log.close()
 
 
-def _admin(*statements: str) -> None:
-    """Run statements on the local PostgreSQL's maintenance database, outside a transaction."""
+def _admin(*statements: str, database: str = "postgres") -> None:
+    """Run statements on the local PostgreSQL (by default its maintenance database), outside a transaction."""
     import psycopg2
 
-    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -92,9 +94,16 @@ def _admin(*statements: str) -> None:
         conn.close()
 
 
-def recreate_database(name: str) -> None:
-    """Drop and create a PostgreSQL database on the local server."""
+def recreate_database(name: str, *, extensions: tuple[str, ...] = ()) -> None:
+    """Drop and create a PostgreSQL database on the local server, with ``extensions`` (e.g. ``("postgis",)``)."""
     _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    create_extensions(name, *extensions)
+
+
+def create_extensions(database: str, *extensions: str) -> None:
+    """``CREATE EXTENSION IF NOT EXISTS`` each of ``extensions`` in ``database`` (as the compose init SQL does)."""
+    if extensions:
+        _admin(*(f'CREATE EXTENSION IF NOT EXISTS "{name}"' for name in extensions), database=database)
 
 
 def drop_database(name: str) -> None:

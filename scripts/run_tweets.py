@@ -111,6 +111,7 @@ def serve(logical_date: dt.datetime, ds: str) -> int:
         if not cur.fetchone():
             cur.execute("CREATE DATABASE analytics")
     pg.close()
+    local_stack.create_extensions("analytics", *local_stack.ANALYTICS_EXTENSIONS)
     maria = pymysql.connect(host="127.0.0.1", user="root", autocommit=True)
     with maria.cursor() as cur:
         cur.execute("CREATE DATABASE IF NOT EXISTS lakehouse")

@@ -15,6 +15,12 @@ measured 0.6x the throughput of ``psql \\copy``), the old slice is dropped rathe
 bloat, no vacuum), and readers see the old slice until COMMIT; any failure rolls the whole transaction back,
 staging table included. The parent's ACCESS EXCLUSIVE lock is held only for the swap, after the COPY.
 Partition pruning on ``ds`` replaces an index on ``ds``.
+
+Point columns. A table can get PostGIS ``geometry(Point, srid)`` columns (``point_columns``), generated and
+stored from its longitude/latitude columns, with partitioned GiST indexes on the parent. The staging table is
+created with the parent's generated columns (so the COPY, which lists only the Arrow columns, computes them) and
+gets the parent's indexes after the COPY, before the swap: ATTACH then adopts them instead of building them while
+it holds the lock.
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -41,6 +47,7 @@ from include.serving.loads import (
     postgres_type,
     utc_naive,
 )
+from include.serving.table_specs import PointColumn
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,11 @@ TARGET_SCHEMA = "gold"
 SLICE_SCHEMA = "gold_slices"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 _CSV = pacsv.WriteOptions(include_header=False)
+# PostgreSQL truncates longer identifiers; an index name is refused rather than silently cut.
+_MAX_IDENTIFIER = 63
+# SQLSTATEs of CREATE EXTENSION when the extension's files are missing (0A000 in current releases, 58P01 in older).
+_NOT_INSTALLED = frozenset({"0A000", "58P01"})
+_NOT_PERMITTED = "42501"
 
 
 def connect(conn_id: str = DEFAULT_CONN_ID) -> Any:
@@ -79,18 +91,104 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _columns(cur: Any, relation: str) -> dict[str, str]:
+class _Column(NamedTuple):
+    """A column of a served table: its SQL type, and its expression when it is a stored generated column."""
+
+    type: str
+    generated: str | None = None
+
+    def definition(self, name: str) -> str:
+        if self.generated is None:
+            return f"{ident(name)} {self.type}"
+        return f"{ident(name)} {self.type} GENERATED ALWAYS AS ({self.generated}) STORED"
+
+
+def _columns(cur: Any, relation: str) -> dict[str, _Column]:
     cur.execute(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
+        " CASE WHEN a.attgenerated = 's' THEN pg_get_expr(d.adbin, d.adrelid) END"
+        " FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
         " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
         (relation,),
     )
-    return dict(cur.fetchall())
+    return {name: _Column(pg_type, generated) for name, pg_type, generated in cur.fetchall()}
 
 
-def _ensure_target(cur: Any, target: str, table: str, slice_schema: str, schema: pa.Schema) -> dict[str, str]:
+def _postgis(cur: Any) -> str:
+    """The (quoted) schema holding PostGIS in the current database, after creating the extension if missing."""
+    import psycopg2
+
+    find = "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'postgis'"
+    cur.execute(find)
+    found = cur.fetchone()
+    if found is not None:
+        return found[0]
+    cur.execute("SELECT current_database()")
+    database = cur.fetchone()[0]
+    try:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    except psycopg2.Error as error:
+        if error.pgcode in _NOT_INSTALLED:
+            raise RuntimeError(
+                f"point columns need PostGIS, which is not installed on the PostgreSQL server of database"
+                f" {database!r}: install it (Debian: postgresql-15-postgis-3; the compose image ships it)"
+            ) from error
+        if error.pgcode == _NOT_PERMITTED:
+            raise RuntimeError(
+                f"point columns need PostGIS, and this user may not create the extension: run"
+                f" `CREATE EXTENSION postgis;` in database {database!r} as a superuser"
+            ) from error
+        raise
+    log.info("created the PostGIS extension in database %s", database)
+    cur.execute(find)
+    return cur.fetchone()[0]
+
+
+def _point_column(point: PointColumn, postgis: str) -> _Column:
+    lon, lat, srid = ident(point.longitude), ident(point.latitude), int(point.srid)
+    return _Column(
+        f"{postgis}.geometry(Point,{srid})",
+        f"CASE WHEN {lon} IS NULL OR {lat} IS NULL THEN NULL"
+        f" ELSE {postgis}.st_setsrid({postgis}.st_makepoint({lon}, {lat}), {srid}) END",
+    )
+
+
+def _point_index(table: str, point: PointColumn) -> str:
+    name = f"{table}__{point.name}_gist"
+    if len(name) > _MAX_IDENTIFIER:
+        raise ValueError(f"index name {name!r} is longer than {_MAX_IDENTIFIER} characters: shorten the column name")
+    return name
+
+
+def _check_points(schema: pa.Schema, points: Sequence[PointColumn]) -> None:
+    for point in points:
+        if not _NAME.match(point.name):
+            raise ValueError(f"point column name {point.name!r} must match {_NAME.pattern}")
+        missing = [name for name in (point.longitude, point.latitude) if name not in schema.names]
+        if missing:
+            raise ValueError(f"point column {point.name!r}: no column {missing} in the slice schema")
+
+
+def _ensure_points(cur: Any, parent: str, table: str, points: Sequence[PointColumn], postgis: str) -> None:
+    """Add the point columns the parent lacks and the GiST index of each (one per partition, adopted by ATTACH)."""
+    existing = _columns(cur, parent)
+    for point in points:
+        found = existing.get(point.name)
+        if found is None:
+            log.info("%s: adding point column %s", parent, point.name)
+            cur.execute(f"ALTER TABLE {parent} ADD COLUMN {_point_column(point, postgis).definition(point.name)}")
+        elif found.generated is None:
+            raise RuntimeError(f"{parent}.{point.name} exists and is not a generated point column")
+        index = ident(_point_index(table, point))
+        cur.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {parent} USING gist ({ident(point.name)})")
+
+
+def _ensure_target(
+    cur: Any, target: str, table: str, slice_schema: str, schema: pa.Schema, points: Sequence[PointColumn]
+) -> dict[str, _Column]:
     """Create the schemas, the load-log and the partitioned table when missing; add new columns. Returns columns."""
     parent = f"{ident(target)}.{ident(table)}"
+    postgis = _postgis(cur) if points else ""
     cur.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(target)}")
     cur.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(slice_schema)}")
     cur.execute(
@@ -98,22 +196,20 @@ def _ensure_target(cur: Any, target: str, table: str, slice_schema: str, schema:
         " table_name text NOT NULL, ds date NOT NULL, snapshot_id bigint, rows bigint NOT NULL,"
         " duration_s double precision NOT NULL, loaded_at timestamptz NOT NULL, PRIMARY KEY (table_name, ds))"
     )
-    wanted = {field.name: postgres_type(field.type) for field in schema}
-    definition = ", ".join(f"{ident(name)} {pg_type}" for name, pg_type in wanted.items())
-    cur.execute(
-        f"CREATE TABLE IF NOT EXISTS {parent} ({definition}, {ident(LOADED_AT)} timestamptz)"
-        f" PARTITION BY LIST ({ident(DS)})"
-    )
+    wanted = {field.name: _Column(postgres_type(field.type)) for field in schema}
+    created = {**wanted, LOADED_AT: _Column("timestamptz"), **{p.name: _point_column(p, postgis) for p in points}}
+    definition = ", ".join(column.definition(name) for name, column in created.items())
+    cur.execute(f"CREATE TABLE IF NOT EXISTS {parent} ({definition}) PARTITION BY LIST ({ident(DS)})")
     cur.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", (parent,))
     if cur.fetchone()[0] != "p":
         raise RuntimeError(f"{target}.{table} exists but is not partitioned by ds: drop it or load it elsewhere")
     existing = _columns(cur, parent)
-    for name, pg_type in wanted.items():
+    for name, column in wanted.items():
         if name not in existing:
-            log.info("%s.%s: adding column %s %s", target, table, name, pg_type)
-            cur.execute(f"ALTER TABLE {parent} ADD COLUMN {ident(name)} {pg_type}")
-            existing[name] = pg_type
-    return existing
+            log.info("%s.%s: adding column %s %s", target, table, name, column.type)
+            cur.execute(f"ALTER TABLE {parent} ADD COLUMN {column.definition(name)}")
+    _ensure_points(cur, parent, table, points, postgis)
+    return _columns(cur, parent)
 
 
 def _logged(cur: Any, target: str, table: str, ds: dt.date) -> tuple[int | None, int] | None:
@@ -155,11 +251,24 @@ def _encoder(names: list[str]):
     return encode
 
 
-def _stage(cur: Any, staging: str, columns: dict[str, str], ds: dt.date, loaded_at: dt.datetime) -> None:
-    definition = ", ".join(f"{ident(name)} {pg_type}" for name, pg_type in columns.items())
+def _stage(cur: Any, staging: str, columns: dict[str, _Column], ds: dt.date, loaded_at: dt.datetime) -> None:
+    definition = ", ".join(column.definition(name) for name, column in columns.items())
     cur.execute(f"CREATE TABLE {staging} ({definition}, CHECK ({ident(DS)} IS NOT NULL AND {ident(DS)} = %s))", (ds,))
     # Not in the CSV: every row of the slice gets the same load time, from the column default.
     cur.execute(f"ALTER TABLE {staging} ALTER COLUMN {ident(LOADED_AT)} SET DEFAULT %s", (loaded_at,))
+
+
+def _index_like_parent(cur: Any, parent: str, staging: str) -> None:
+    """Build the parent's (partitioned) indexes on the loaded staging table, for ATTACH to adopt."""
+    cur.execute(
+        "SELECT i.indisunique, pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indrelid = %s::regclass"
+        " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY i.indexrelid",
+        (parent,),
+    )
+    for unique, definition in cur.fetchall():
+        # "CREATE INDEX name ON [ONLY] parent USING method (...)": keep what follows USING, which names no relation.
+        method = definition.split(" USING ", 1)[1]
+        cur.execute(f"CREATE {'UNIQUE ' if unique else ''}INDEX ON {staging} USING {method}")
 
 
 def _copy(cur: Any, staging: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
@@ -195,6 +304,15 @@ def _swap(cur: Any, target: str, table: str, slice_schema: str, staging_name: st
         f"ALTER TABLE {parent} ATTACH PARTITION {ident(slice_schema)}.{ident(staging_name)} FOR VALUES IN (%s)", (ds,)
     )
     cur.execute(f"ALTER TABLE {ident(slice_schema)}.{ident(staging_name)} RENAME TO {ident(current_name)}")
+    # The partition's indexes were named after the staging table: name them after the partition.
+    cur.execute(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass",
+        (current,),
+    )
+    for (index,) in cur.fetchall():
+        if index.startswith(staging_name):
+            renamed = current_name + index[len(staging_name) :]
+            cur.execute(f"ALTER INDEX {ident(slice_schema)}.{ident(index)} RENAME TO {ident(renamed)}")
 
 
 def _record(cur: Any, target: str, result: LoadResult, loaded_at: dt.datetime) -> None:
@@ -217,6 +335,7 @@ def load_slice_postgres(
     *,
     target_schema: str = TARGET_SCHEMA,
     slice_schema: str = SLICE_SCHEMA,
+    point_columns: Sequence[PointColumn] = (),
 ) -> LoadResult:
     """Replace the rows of slice ``ds`` of ``<target_schema>.<table>`` with ``batches``, atomically.
 
@@ -234,6 +353,8 @@ def load_slice_postgres(
         batches: the slice's record batches, consumed once, one at a time.
         target_schema: the served schema (``gold``).
         slice_schema: where the partitions live (``gold_slices``).
+        point_columns: PostGIS point columns generated from the slice's coordinate columns, each with a GiST
+            index (see ``include.serving.table_specs``); the PostGIS extension is created when missing.
 
     Returns:
         The ``LoadResult`` (``skipped`` when the snapshot was already loaded).
@@ -242,7 +363,8 @@ def load_slice_postgres(
     if not _NAME.match(table):
         raise ValueError(f"table name {table!r} must match {_NAME.pattern}")
     ds = as_date(ds)
-    check_schema(schema)
+    check_schema(schema, reserved=[point.name for point in point_columns])
+    _check_points(schema, point_columns)
     import psycopg2.extensions
 
     if conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
@@ -255,7 +377,7 @@ def load_slice_postgres(
                 conn.rollback()
                 log.info("%s.%s ds=%s already holds snapshot %s: skipped", target_schema, table, ds, snapshot_id)
                 return LoadResult(table, ds, found[1], snapshot_id, time.monotonic() - started, skipped=True)
-            columns = _ensure_target(cur, target_schema, table, slice_schema, schema)
+            columns = _ensure_target(cur, target_schema, table, slice_schema, schema, point_columns)
             conn.commit()
             loaded_at = dt.datetime.now(dt.UTC)
             staging_name = f"{table}__{ds:%Y%m%d}__{secrets.token_hex(4)}"
@@ -264,6 +386,7 @@ def load_slice_postgres(
             cur.execute("SET LOCAL TIME ZONE 'UTC'")
             _stage(cur, staging, columns, ds, loaded_at)
             rows = _copy(cur, staging, schema, batches)
+            _index_like_parent(cur, f"{ident(target_schema)}.{ident(table)}", staging)
             _swap(cur, target_schema, table, slice_schema, staging_name, ds)
             result = LoadResult(table, ds, rows, snapshot_id, time.monotonic() - started, skipped=False)
             _record(cur, target_schema, result, loaded_at)

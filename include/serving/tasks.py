@@ -79,11 +79,20 @@ def serve_postgres(table: str, ds: str, conn_id: str = "analytics_postgres") -> 
     """Load one gold slice into PostgreSQL ``gold.<table>``."""
     from include.serving import postgres
     from include.serving.source import read_slice
+    from include.serving.table_specs import serving_extras
 
     gold = read_slice(f"gold.{table}", ds)
     conn = postgres.connect(conn_id)
     try:
-        result = postgres.load_slice_postgres(conn, table, ds, gold.schema, gold.snapshot_id, gold.batches)
+        result = postgres.load_slice_postgres(
+            conn,
+            table,
+            ds,
+            gold.schema,
+            gold.snapshot_id,
+            gold.batches,
+            point_columns=serving_extras(table).points,
+        )
     finally:
         conn.close()
     log.info("PostgreSQL gold.%s ds=%s: %s", table, ds, result)
@@ -97,6 +106,7 @@ def serve_tidb(table: str, ds: str, conn_id: str = "tidb") -> dict:
     from include.api.datasets import key_columns
     from include.serving import tidb
     from include.serving.source import read_slice
+    from include.serving.table_specs import serving_extras
 
     database = BaseHook.get_connection(conn_id).schema or tidb.DATABASE
     gold = read_slice(f"gold.{table}", ds)
@@ -112,6 +122,7 @@ def serve_tidb(table: str, ds: str, conn_id: str = "tidb") -> dict:
             gold.batches,
             database=database,
             key_columns=key_columns(table),
+            indexes=serving_extras(table).tidb_indexes,
         )
     finally:
         conn.close()

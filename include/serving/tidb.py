@@ -20,6 +20,12 @@ The same SQL runs on MariaDB (the stand-in for TiDB in tests). Statements failin
 (write conflicts, schema changes, deadlocks, lock wait timeouts) are retried with bounded, jittered backoff.
 ``LOAD DATA LOCAL`` needs ``local_infile`` on the client (``connect`` sets it); MariaDB and TiDB allow it by
 default on the server side.
+
+A table can get secondary indexes of its own (``indexes``, e.g. for the trips' bounding-box queries): created with
+the rows table, or added one ``ALTER TABLE`` each (TiDB's online DDL) when the table exists without them. Each ends
+with ``(ds, _load_id)``, the columns the view joins the load-log on, so a query through the view whose columns the
+index holds reads the index alone, whether or not TiDB clusters the rows on the primary key. After a load of such a
+table the loader runs ``ANALYZE TABLE``, so the optimizer knows the slices are big enough for the indexes to pay.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from include.serving.loads import (
     mysql_type,
     utc_naive,
 )
+from include.serving.table_specs import SecondaryIndex
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +190,38 @@ def _table_columns(conn: Any, db: str, name: str) -> dict[str, str]:
     return {column: kind for column, kind in rows}
 
 
-def _ensure_target(conn: Any, db: str, table: str, schema: pa.Schema, keys: Sequence[str]) -> list[str]:
-    """Create the load-log, the rows table and the view when missing; add new columns. Returns the view's columns."""
+def _index_columns(index: SecondaryIndex) -> list[str]:
+    return [*index.columns, *(name for name in (DS, LOAD_ID) if name not in index.columns)]
+
+
+def _check_indexes(schema: pa.Schema, indexes: Sequence[SecondaryIndex]) -> None:
+    names = [index.name for index in indexes]
+    if len(set(names)) != len(names) or {"primary", "slice_keys"} & {name.lower() for name in names}:
+        raise ValueError(f"index names must be unique and not PRIMARY or slice_keys: {names}")
+    for index in indexes:
+        if not _NAME.match(index.name) or not index.columns:
+            raise ValueError(f"index {index.name!r}: the name must match {_NAME.pattern}, and columns be given")
+        missing = [name for name in index.columns if name not in schema.names]
+        if missing:
+            raise ValueError(f"index {index.name!r}: no column {missing} in the slice schema")
+
+
+def _index_names(conn: Any, db: str, name: str) -> set[str]:
+    rows = _fetchall(
+        conn,
+        "SELECT DISTINCT index_name FROM information_schema.statistics WHERE table_schema = %s AND table_name = %s",
+        (db, name),
+    )
+    return {row[0] for row in rows}
+
+
+def _ensure_target(
+    conn: Any, db: str, table: str, schema: pa.Schema, keys: Sequence[str], indexes: Sequence[SecondaryIndex] = ()
+) -> list[str]:
+    """Create the load-log, the rows table and the view when missing; add new columns and indexes.
+
+    Returns the view's columns.
+    """
     _execute(conn, f"CREATE DATABASE IF NOT EXISTS {ident(db)}")
     _execute(
         conn,
@@ -194,14 +231,17 @@ def _ensure_target(conn: Any, db: str, table: str, schema: pa.Schema, keys: Sequ
         " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
     )
     rows_table = f"{ident(db)}.{ident(table + ROWS_SUFFIX)}"
-    wanted = {field.name: mysql_type(field.type, key=field.name in keys) for field in schema}
+    # A TEXT column cannot be indexed without a prefix length: indexed strings are VARCHAR(255).
+    indexed = {*keys, *(name for index in indexes for name in index.columns)}
+    wanted = {field.name: mysql_type(field.type, key=field.name in indexed) for field in schema}
     definition = ", ".join(f"{ident(name)} {my_type}" for name, my_type in wanted.items())
     key = ", ".join(ident(name) for name in (DS, LOAD_ID, ROW))
     index = f", KEY slice_keys ({', '.join(ident(name) for name in (DS, LOAD_ID, *keys))})" if keys else ""
+    extra = "".join(f", KEY {_index_sql(item)}" for item in indexes)
     _execute(
         conn,
         f"CREATE TABLE IF NOT EXISTS {rows_table} ({definition}, {ident(LOADED_AT)} DATETIME(6) NULL,"
-        f" {ident(LOAD_ID)} BIGINT NOT NULL, {ident(ROW)} BIGINT NOT NULL, PRIMARY KEY ({key}){index})"
+        f" {ident(LOAD_ID)} BIGINT NOT NULL, {ident(ROW)} BIGINT NOT NULL, PRIMARY KEY ({key}){index}{extra})"
         " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
     )
     existing = list(_table_columns(conn, db, table + ROWS_SUFFIX))
@@ -211,6 +251,7 @@ def _ensure_target(conn: Any, db: str, table: str, schema: pa.Schema, keys: Sequ
             # One column a statement: older TiDB versions refuse several in one ALTER.
             _execute(conn, f"ALTER TABLE {rows_table} ADD COLUMN {ident(name)} {my_type}")
             existing.append(name)
+    _add_missing_indexes(conn, db, table, indexes)
     served = [name for name in existing if name not in (LOAD_ID, ROW)]
     view = _table_columns(conn, db, table)
     if view and set(view.values()) != {"VIEW"}:
@@ -218,6 +259,21 @@ def _ensure_target(conn: Any, db: str, table: str, schema: pa.Schema, keys: Sequ
     if list(view) != served:
         _execute(conn, _view_sql(db, table, served))
     return served
+
+
+def _index_sql(index: SecondaryIndex) -> str:
+    return f"{ident(index.name)} ({', '.join(ident(name) for name in _index_columns(index))})"
+
+
+def _add_missing_indexes(conn: Any, db: str, table: str, indexes: Sequence[SecondaryIndex]) -> None:
+    if not indexes:
+        return
+    present = {name.lower() for name in _index_names(conn, db, table + ROWS_SUFFIX)}
+    for index in indexes:
+        if index.name.lower() not in present:
+            log.info("%s.%s: adding index %s", db, table, _index_sql(index))
+            # One index a statement, like the columns: TiDB runs each as an online DDL job.
+            _execute(conn, f"ALTER TABLE {ident(db)}.{ident(table + ROWS_SUFFIX)} ADD INDEX {_index_sql(index)}")
 
 
 def _view_sql(db: str, table: str, columns: list[str]) -> str:
@@ -323,6 +379,19 @@ def _delete_rows(conn: Any, db: str, table: str, ds: dt.date, condition: str, lo
         pass
 
 
+def _analyze(conn: Any, db: str, table: str) -> None:
+    """Refresh the rows table's statistics, so the optimizer weighs the extra indexes against the slices' size.
+
+    Without it MariaDB keeps planning a read of every slice through the primary key (it saw the table empty), and
+    TiDB waits for its auto-analyze, which a table growing a slice a day triggers ever more rarely. The slice is
+    served already: a failure is logged, not raised.
+    """
+    try:
+        _fetchall(conn, f"ANALYZE TABLE {ident(db)}.{ident(table + ROWS_SUFFIX)}")
+    except Exception:
+        log.exception("could not analyze %s.%s", db, table + ROWS_SUFFIX)
+
+
 def _discard(conn: Any, db: str, table: str, ds: dt.date, load_id: int) -> None:
     try:
         conn.rollback()
@@ -342,6 +411,7 @@ def load_slice_tidb(
     *,
     database: str | None = None,
     key_columns: Sequence[str] = (),
+    indexes: Sequence[SecondaryIndex] = (),
 ) -> LoadResult:
     """Replace the rows of slice ``ds`` of ``<database>.<table>`` with ``batches``, never showing a partial slice.
 
@@ -356,6 +426,8 @@ def load_slice_tidb(
         batches: the slice's record batches, consumed once, one at a time.
         database: the served database; by default the connection's current database, else ``lakehouse``.
         key_columns: columns the REST API looks rows up by: indexed after ``ds``, strings as ``VARCHAR(255)``.
+        indexes: further secondary indexes of the rows table (see ``include.serving.table_specs``), created or
+            added when missing; each gets ``(ds, _load_id)`` appended.
 
     Returns:
         The ``LoadResult`` (``skipped`` when the snapshot was already loaded).
@@ -370,13 +442,14 @@ def load_slice_tidb(
         raise ValueError("the connection needs local_infile=True for LOAD DATA LOCAL INFILE")
     ds = as_date(ds)
     check_schema(schema, reserved=(LOAD_ID, ROW))
+    _check_indexes(schema, indexes)
     conn.autocommit(True)
     database = database or _fetchall(conn, "SELECT DATABASE()")[0][0] or DATABASE
     found = _logged(conn, database, table, ds)
     if found is not None and found[0] == snapshot_id:
         log.info("%s.%s ds=%s already holds snapshot %s: skipped", database, table, ds, snapshot_id)
         return LoadResult(table, ds, found[1], snapshot_id, time.monotonic() - started, skipped=True)
-    _ensure_target(conn, database, table, schema, list(key_columns))
+    _ensure_target(conn, database, table, schema, list(key_columns), indexes)
     # Increasing, so a flip can tell a newer load from an older one.
     load_id = time.time_ns() // 1000
     try:
@@ -387,6 +460,8 @@ def load_slice_tidb(
         _discard(conn, database, table, ds, load_id)
         raise
     _delete_rows(conn, database, table, ds, "<", load_id)
+    if indexes:
+        _analyze(conn, database, table)
     log.info(
         "%s.%s ds=%s: %d rows from snapshot %s in %.2fs", database, table, ds, rows, snapshot_id, result.duration_s
     )

@@ -38,7 +38,7 @@ def targets(lake_env, fake_metabase):
 
     suffix = uuid.uuid4().hex[:8]
     pg_db, maria_db = f"analytics_test_{suffix}", f"lakehouse_test_{suffix}"
-    local_stack.recreate_database(pg_db)
+    local_stack.recreate_database(pg_db, extensions=local_stack.ANALYTICS_EXTENSIONS)
     maria = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
     with maria.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{maria_db}`")
