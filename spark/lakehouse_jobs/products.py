@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, Window
@@ -26,6 +26,14 @@ from pyspark.sql import types as T
 
 from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
 from lakehouse_jobs.job import Job
+from lakehouse_jobs.landed_files import (
+    LandedFile,
+    landing_uri,
+    list_landed,
+    plan_files,
+    read_processed,
+    record_processed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +45,6 @@ BRONZE = "bronze.products"
 REJECTS = "bronze.products_rejects"
 MASTER = "gold.product_master"
 BY_CATEGORY = "gold.products_by_category"
-PROCESSED = "ops.processed_files"
 SLICE_CHANGES = "ops.slice_changes"
 
 # The columns raw knows, in order; any other column of a drop goes to `_extra`.
@@ -106,17 +113,6 @@ BY_CATEGORY_SCHEMA = T.StructType(
         T.StructField("last_updated_at", T.TimestampType(), False),
     ]
 )
-PROCESSED_SCHEMA = T.StructType(
-    [
-        T.StructField("domain", T.StringType(), False),
-        T.StructField("path", T.StringType(), False),
-        T.StructField("etag", T.StringType(), False),
-        T.StructField("size", T.LongType(), False),
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("row_count", T.LongType(), False),
-        T.StructField("processed_at", T.TimestampType(), False),
-    ]
-)
 SLICE_CHANGES_SCHEMA = T.StructType(
     [
         T.StructField("table_name", T.StringType(), False),
@@ -131,78 +127,7 @@ RECORD, DUPLICATE, REJECT = "record", "duplicate", "reject"
 UPSERT, DELETE = "upsert", "delete"
 
 
-# --- landed files ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LandedFile:
-    """A file in the landing bucket: its URI, size and ETag (the version S3 gives its content)."""
-
-    path: str
-    size: int
-    etag: str
-
-
-@dataclass(frozen=True)
-class ProcessedFile:
-    """The latest version of a path that a run processed."""
-
-    path: str
-    etag: str
-    size: int
-    ds: dt.date
-    processed_at: dt.datetime
-
-
-def plan_files(landed: Iterable[LandedFile], processed: Mapping[str, ProcessedFile]) -> list[LandedFile]:
-    """The landed files to process: new paths, and paths whose content (ETag or size) differs from the last processed.
-
-    Args:
-        landed: the files now in the landing folder.
-        processed: the latest processed version of each path.
-    """
-    todo = []
-    for file in landed:
-        last = processed.get(file.path)
-        if last is None or (last.etag, last.size) != (file.etag, file.size):
-            todo.append(file)
-    return sorted(todo, key=lambda f: f.path)
-
-
-def latest_processed(rows: Iterable[Mapping]) -> dict[str, ProcessedFile]:
-    """Reduce ``ops.processed_files`` rows of one domain to the latest processed version of each path."""
-    latest: dict[str, ProcessedFile] = {}
-    for row in rows:
-        seen = ProcessedFile(row["path"], row["etag"], row["size"], row["ds"], row["processed_at"])
-        if seen.path not in latest or seen.processed_at > latest[seen.path].processed_at:
-            latest[seen.path] = seen
-    return latest
-
-
-def list_landed(spark, uri: str) -> list[LandedFile]:
-    """Every ``*.parquet`` under ``uri`` (recursively), skipping ``_``/``.`` names (manifests, uploads in flight)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(path):
-        return []
-    files, listing = [], fs.listFiles(path, True)
-    while listing.hasNext():
-        status = listing.next()
-        name = status.getPath().getName()
-        if not name.endswith(".parquet") or name.startswith(("_", ".")):
-            continue
-        files.append(LandedFile(status.getPath().toString(), int(status.getLen()), _etag(status)))
-    return sorted(files, key=lambda f: f.path)
-
-
-def _etag(status) -> str:
-    """S3A reports the object's ETag; other file systems (local runs) fall back to the modification time."""
-    try:
-        etag = status.getETag()
-    except Exception:  # noqa: BLE001 - py4j raises a generic error for a missing method
-        etag = None
-    return str(etag).strip('"') if etag else f"mtime:{status.getModificationTime()}"
+# --- Parquet footers ------------------------------------------------------------------------------
 
 
 def parquet_footer(spark, path: str) -> tuple[str, int]:
@@ -449,12 +374,6 @@ class LandingMismatch(RuntimeError):
 # --- jobs ------------------------------------------------------------------------------------------
 
 
-def _processed(spark) -> dict[str, ProcessedFile]:
-    table = ensure_table(spark, PROCESSED, PROCESSED_SCHEMA, partitioned_by=())
-    rows = spark.table(table).where(F.col("domain") == DOMAIN).collect()
-    return latest_processed(row.asDict() for row in rows)
-
-
 def read_files(spark, files: Sequence[LandedFile], ds: str) -> tuple[DataFrame, dict[str, int]]:
     """Raw rows of ``files`` (read in groups of one Parquet schema), and each file's row count from its footer."""
     groups: dict[str, list[str]] = {}
@@ -485,9 +404,9 @@ def run_raw(spark, ds: str, *, prefix: str = LANDING_PREFIX, landing_bucket: str
     A file whose ETag and size match its last processed version is skipped. The rows of a file processed again
     replace its earlier rows in the slice; the slice's other rows stay.
     """
-    source = prefix if "://" in prefix else f"s3a://{landing_bucket}/{prefix.lstrip('/')}"
-    landed = list_landed(spark, source)
-    todo = plan_files(landed, _processed(spark))
+    source = landing_uri(prefix, landing_bucket)
+    landed = list_landed(spark, source, suffix=".parquet")
+    todo = plan_files(landed, read_processed(spark, DOMAIN))
     summary = {"landed_files": len(landed), "new_files": len(todo), "new_rows": 0}
     if not todo:
         log.info("raw.products ds=%s: nothing new among %d files under %s", ds, len(landed), source)
@@ -508,18 +427,10 @@ def run_raw(spark, ds: str, *, prefix: str = LANDING_PREFIX, landing_bucket: str
     wrong = {p: (written.get(p, 0), n) for p, n in expected.items() if written.get(p, 0) != n}
     if wrong:
         raise LandingMismatch(f"raw rows != footer rows for {len(wrong)} files, e.g. {next(iter(wrong.items()))}")
-    _record_processed(spark, todo, expected, ds)
+    record_processed(spark, DOMAIN, todo, expected, ds)
     summary["new_rows"] = sum(expected.values())
     log.info("raw.products ds=%s: %s", ds, summary)
     return summary
-
-
-def _record_processed(spark, files: Sequence[LandedFile], rows: Mapping[str, int], ds: str) -> None:
-    now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017 - the image runs Python 3.10
-    day = dt.date.fromisoformat(ds)
-    records = [(DOMAIN, f.path, f.etag, f.size, day, rows[f.path], now) for f in files]
-    frame = spark.createDataFrame(records, PROCESSED_SCHEMA)
-    merge_rows(frame, PROCESSED, PROCESSED_SCHEMA, keys=("domain", "path", "etag"))
 
 
 def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliation:

@@ -25,7 +25,7 @@ def at(hour: int, minute: int = 0) -> dt.datetime:
 
 
 def test_plan_files_reads_new_and_changed_files_only():
-    from lakehouse_jobs.products import LandedFile, ProcessedFile, latest_processed, plan_files
+    from lakehouse_jobs.landed_files import LandedFile, ProcessedFile, latest_processed, plan_files
 
     seen = dt.datetime(2026, 11, 19, 1)
     processed = latest_processed(

@@ -1,0 +1,127 @@
+"""Files dropped into the landing bucket at any time, and the versions of them a domain has processed."""
+
+# `ops.processed_files` remembers each file version a domain processed (path, ETag, size): an identical re-drop is
+# skipped, a file with new content is read again. The Airflow-side sensor (include/landing/new_files.py) reads the
+# same table with PyIceberg and must agree with `plan_files` on what is pending, so the path form
+# (`s3a://<bucket>/<key>`) and the ETag form (without quotes) recorded here are part of the contract.
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pyspark.sql import types as T
+
+from lakehouse_jobs.iceberg import ensure_table, merge_rows
+
+PROCESSED = "ops.processed_files"
+PROCESSED_SCHEMA = T.StructType(
+    [
+        T.StructField("domain", T.StringType(), False),
+        T.StructField("path", T.StringType(), False),
+        T.StructField("etag", T.StringType(), False),
+        T.StructField("size", T.LongType(), False),
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("row_count", T.LongType(), False),
+        T.StructField("processed_at", T.TimestampType(), False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    """A file in the landing bucket: its URI, size and ETag (the version S3 gives its content)."""
+
+    path: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class ProcessedFile:
+    """The latest version of a path that a run processed."""
+
+    path: str
+    etag: str
+    size: int
+    ds: dt.date
+    processed_at: dt.datetime
+
+
+def landing_uri(prefix: str, landing_bucket: str = "landing") -> str:
+    """``prefix`` as a URI: a key prefix in the landing bucket (``trips/``), or already a full URI."""
+    return prefix if "://" in prefix else f"s3a://{landing_bucket}/{prefix.lstrip('/')}"
+
+
+def plan_files(landed: Iterable[LandedFile], processed: Mapping[str, ProcessedFile]) -> list[LandedFile]:
+    """The landed files to process: new paths, and paths whose content (ETag or size) differs from the last processed.
+
+    Args:
+        landed: the files now in the landing folder.
+        processed: the latest processed version of each path.
+    """
+    todo = []
+    for file in landed:
+        last = processed.get(file.path)
+        if last is None or (last.etag, last.size) != (file.etag, file.size):
+            todo.append(file)
+    return sorted(todo, key=lambda f: f.path)
+
+
+def latest_processed(rows: Iterable[Mapping]) -> dict[str, ProcessedFile]:
+    """Reduce ``ops.processed_files`` rows of one domain to the latest processed version of each path."""
+    latest: dict[str, ProcessedFile] = {}
+    for row in rows:
+        seen = ProcessedFile(row["path"], row["etag"], row["size"], row["ds"], row["processed_at"])
+        if seen.path not in latest or seen.processed_at > latest[seen.path].processed_at:
+            latest[seen.path] = seen
+    return latest
+
+
+def is_landed_name(name: str, suffix: str) -> bool:
+    """A data file's name: ends with ``suffix``; ``_``/``.`` names (manifests, uploads in flight) are not data."""
+    return name.endswith(suffix) and not name.startswith(("_", "."))
+
+
+def list_landed(spark, uri: str, suffix: str = ".parquet") -> list[LandedFile]:
+    """Every file named ``*<suffix>`` under ``uri`` (recursively), skipping ``_``/``.`` names."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(path):
+        return []
+    files, listing = [], fs.listFiles(path, True)
+    while listing.hasNext():
+        status = listing.next()
+        if not is_landed_name(status.getPath().getName(), suffix):
+            continue
+        files.append(LandedFile(status.getPath().toString(), int(status.getLen()), _etag(status)))
+    return sorted(files, key=lambda f: f.path)
+
+
+def _etag(status) -> str:
+    """S3A reports the object's ETag; other file systems (local runs) fall back to the modification time."""
+    try:
+        etag = status.getETag()
+    except Exception:  # noqa: BLE001 - py4j raises a generic error for a missing method
+        etag = None
+    return str(etag).strip('"') if etag else f"mtime:{status.getModificationTime()}"
+
+
+def read_processed(spark, domain: str) -> dict[str, ProcessedFile]:
+    """The latest processed version of each path of ``domain`` (the table is created when missing)."""
+    from pyspark.sql import functions as F
+
+    table = ensure_table(spark, PROCESSED, PROCESSED_SCHEMA, partitioned_by=())
+    rows = spark.table(table).where(F.col("domain") == domain).collect()
+    return latest_processed(row.asDict() for row in rows)
+
+
+def record_processed(spark, domain: str, files: Sequence[LandedFile], rows: Mapping[str, int], ds: str) -> None:
+    """Remember that run ``ds`` of ``domain`` processed ``files`` (``rows``: each path's row or line count)."""
+    now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017 - the image runs Python 3.10
+    day = dt.date.fromisoformat(ds)
+    records = [(domain, f.path, f.etag, f.size, day, rows[f.path], now) for f in files]
+    frame = spark.createDataFrame(records, PROCESSED_SCHEMA)
+    merge_rows(frame, PROCESSED, PROCESSED_SCHEMA, keys=("domain", "path", "etag"))
