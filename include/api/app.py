@@ -21,6 +21,7 @@ from include.api.config import Settings
 from include.api.datasets import REGISTRY, Dataset
 from include.api.db import Database, DatabaseUnavailable, StatementTimeout, TableMissing
 from include.api.middleware import RequestContext, configure_logging
+from include.api.questions import trips_router
 from include.api.routes import catalogue_router, dataset_router, health_router, no_repeated_query
 
 VERSION = "1.0.0"
@@ -32,6 +33,7 @@ Read-only access to the lakehouse's gold tables, as loaded into TiDB by the serv
 * **Pagination**: list routes return `limit` rows (at most the maximum page size) in a stable order, and a
   `next_cursor` to pass as `cursor` for the next page (keyset pagination; keep the other parameters unchanged).
 * **Slices**: each pipeline run loads a slice `ds`; a request reads the latest slice unless `ds` is given.
+* **Questions**: `GET /v1/trips/weekly-average` answers the weekly average of trips per day in a bounding box.
 * **Errors** are `application/problem+json` (RFC 9457) with the request id; every response has `X-Request-ID`.
 """
 
@@ -112,6 +114,9 @@ def create_app(
     app.include_router(health_router())
     secured = {"dependencies": [Depends(require_api_key)], "responses": problems.responses(401)}
     app.include_router(catalogue_router(datasets), prefix="/v1", **secured)
+    if any(dataset.name == "trips" for dataset in datasets):
+        # Before the dataset routes: /v1/trips/{trip_id} would otherwise take /v1/trips/weekly-average.
+        app.include_router(trips_router(), prefix="/v1", **secured)
     app.include_router(dataset_router(datasets, settings), prefix="/v1", **secured)
     if settings.cors_origins:
         app.add_middleware(

@@ -336,6 +336,157 @@ REGISTRY += (
     ),
 )
 
+# What a pickup-day range looks like in the trips routes (both bounds included).
+PICKUP_DAYS = Range(
+    "pickup_date",
+    "from",
+    "to",
+    "Pickup days from `from` to `to`, both included (YYYY-MM-DD, UTC).",
+    ("2026-01-05", "2026-01-11"),
+    upper_inclusive=True,
+)
+
+REGISTRY += (
+    Dataset(
+        name="users",
+        path="users",
+        domain="users",
+        summary="Users",
+        description="One row per user, as the users run that last saw them left it (no password or hash field is "
+        "ever stored past raw). Its `ds` is that run, so the users are read across all slices.",
+        columns=(
+            DS_COLUMN,
+            Column(
+                "user_id", "str", "The user's id (the source's login UUID).", "0f5e6a9c-2b1d-4c83-9e57-3a0c1d2e4f60"
+            ),
+            Column("title", "str", "Title.", "Ms", nullable=True),
+            Column("first_name", "str", "First name.", "Ana", nullable=True),
+            Column("last_name", "str", "Last name.", "Silva", nullable=True),
+            Column("gender", "str", "Gender as the source gave it, lower case.", "female", nullable=True),
+            Column("email", "str", "E-mail address.", "ana.silva@example.com", nullable=True),
+            Column("username", "str", "Login name.", "bluecat123", nullable=True),
+            Column("date_of_birth", "date", "Date of birth.", "1990-04-02", nullable=True),
+            Column("age", "int", "Age in years on the run's day.", 36, nullable=True),
+            Column("nationality", "str", "Nationality (ISO 3166-1 alpha-2 code).", "BR", nullable=True),
+            Column("street", "str", "Street address.", "8929 Rua Dois", nullable=True),
+            Column("city", "str", "City.", "Manaus", nullable=True),
+            Column("state", "str", "State or region.", "Amazonas", nullable=True),
+            Column("country", "str", "Country.", "Brazil", nullable=True),
+            Column("postcode", "str", "Postcode, as text.", "69000-000", nullable=True),
+            Column("latitude", "float", "Latitude of the address (WGS 84).", -3.119, nullable=True),
+            Column("longitude", "float", "Longitude of the address (WGS 84).", -60.0217, nullable=True),
+            Column("timezone_offset", "str", "UTC offset of the address, e.g. `-4:00`.", "-4:00", nullable=True),
+            Column(
+                "registered_at", "datetime", "When the user registered (UTC).", "2015-06-01T10:00:00Z", nullable=True
+            ),
+            Column("phone", "str", "Phone number.", "(92) 3456-7890", nullable=True),
+            Column("cell", "str", "Mobile number.", "(92) 98765-4321", nullable=True),
+            Column("picture_url", "str", "URL of the user's picture.", "https://example.com/p/1.jpg", nullable=True),
+            Column("first_ds", "date", "The run that first saw the user.", "2026-11-18", nullable=True),
+        ),
+        sort=(("user_id", "asc"),),
+        filters=(
+            Equals(
+                "gender",
+                "gender",
+                "Users of this gender (lower case).",
+                "female",
+                pattern=r"^[a-z][a-z -]{0,31}$",
+                max_length=32,
+            ),
+            Equals(
+                "nationality",
+                "nationality",
+                "Users of this nationality (ISO 3166-1 alpha-2).",
+                "BR",
+                pattern=r"^[A-Z]{2}$",
+                max_length=2,
+            ),
+            Equals("country", "country", "Users living in this country (exact).", "Brazil", pattern=TEXT_KEY),
+        ),
+        key="user_id",
+        key_pattern=TEXT_KEY,
+        snapshot=False,
+    ),
+    Dataset(
+        name="user_statistics",
+        path="users/statistics",
+        domain="users",
+        summary="User statistics per day and gender",
+        description="Per users run (`ds`) and gender, over the users that run accepted: users and their average "
+        "age; gender `all` covers every user of the run. Slices hold different days, so they are read across "
+        "slices: `from`/`to` select the runs.",
+        columns=(
+            DS_COLUMN,
+            Column("gender", "str", "Gender, or `all` for every user of the run.", "all"),
+            Column("users", "int", "Users.", 1000),
+            Column("average_age", "float", "Average age in years (2 decimals).", 47.31, nullable=True),
+        ),
+        sort=(("gender", "asc"),),
+        filters=(
+            Range(
+                "ds",
+                "from",
+                "to",
+                "Runs from `from` to `to`, both included (YYYY-MM-DD).",
+                ("2026-11-01", "2026-11-30"),
+                upper_inclusive=True,
+            ),
+            Equals("gender", "gender", "One gender, or `all`.", "all", pattern=r"^[a-z][a-z -]{0,31}$", max_length=32),
+        ),
+        snapshot=False,
+    ),
+    Dataset(
+        name="trips",
+        path="trips",
+        domain="trips",
+        summary="Taxi trips",
+        description="One row per cleaned taxi trip (pickup and dropoff inside the service area, duplicates "
+        "removed). Each slice holds the trips of the files its run processed, so trips are read across slices. "
+        "For the weekly average in a bounding box see `/v1/trips/weekly-average`.",
+        columns=(
+            DS_COLUMN,
+            Column("trip_id", "str", "The trip's id: SHA-256 hex of its values.", "9f" + "0" * 62),
+            Column("pickup_at", "datetime", "Pickup time (UTC).", "2026-01-05T08:15:00Z"),
+            Column("dropoff_at", "datetime", "Dropoff time (UTC).", "2026-01-05T08:32:00Z", nullable=True),
+            Column("pickup_date", "date", "Pickup day (UTC).", "2026-01-05"),
+            Column("passenger_count", "int", "Passengers.", 1, nullable=True),
+            Column("trip_distance", "float", "Distance in miles.", 2.4, nullable=True),
+            Column("duration_minutes", "float", "Dropoff minus pickup, in minutes.", 17.0, nullable=True),
+            Column("pickup_longitude", "float", "Pickup longitude (WGS 84).", -73.9857, nullable=True),
+            Column("pickup_latitude", "float", "Pickup latitude (WGS 84).", 40.7484, nullable=True),
+            Column("dropoff_longitude", "float", "Dropoff longitude (WGS 84).", -73.9772, nullable=True),
+            Column("dropoff_latitude", "float", "Dropoff latitude (WGS 84).", 40.7527, nullable=True),
+            Column("fare_amount", "float", "Fare (DECIMAL(10,2)).", 12.5, nullable=True),
+            Column("total_amount", "float", "Total charged (DECIMAL(10,2)).", 15.8, nullable=True),
+        ),
+        sort=(("trip_id", "asc"),),
+        filters=(PICKUP_DAYS,),
+        key="trip_id",
+        key_pattern=r"^[0-9a-f]{64}$",
+        snapshot=False,
+    ),
+    Dataset(
+        name="trips_daily",
+        path="trips/daily",
+        domain="trips",
+        summary="Trips per pickup day",
+        description="Per pickup day: trips, average distance and fare, total fare. Each slice is a snapshot over "
+        "every trip loaded as of its run, so one slice is read.",
+        columns=(
+            DS_COLUMN,
+            Column("pickup_date", "date", "Pickup day (UTC).", "2026-01-05"),
+            Column("trips", "int", "Trips picked up that day.", 1520),
+            Column("average_distance", "float", "Average distance in miles (4 decimals).", 2.8731, nullable=True),
+            Column("average_fare", "float", "Average fare (4 decimals).", 13.4127, nullable=True),
+            Column("total_fare", "float", "Sum of the fares (DECIMAL(18,2)).", 20387.3, nullable=True),
+        ),
+        sort=(("pickup_date", "asc"),),
+        filters=(PICKUP_DAYS,),
+        key="pickup_date",
+    ),
+)
+
 BY_NAME: dict[str, Dataset] = {dataset.name: dataset for dataset in REGISTRY}
 
 

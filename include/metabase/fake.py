@@ -3,7 +3,8 @@
 Behaviour copied from Metabase (v0.57+): session token in ``X-Metabase-Session`` (401 without a valid one),
 ``/api/setup`` only while no user exists, GET /api/card returning MBQL 5 unless ``legacy-mbql=true``, dashcards
 replaced as a whole by PUT /api/dashboard/:id (negative ids create, missing ones are deleted), passwords never
-returned. Any other endpoint answers 404.
+returned, native template tags checked as Metabase's schema does (map keys = tag names, a display name, a known
+type) and card parameters aimed at an existing variable tag. Any other endpoint answers 404.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = secrets.token_urlsafe(16)  # the fake's admin, made up per process
 PUBLIC = {("GET", "/api/health"), ("GET", "/api/session/properties"), ("POST", "/api/setup"), ("POST", "/api/session")}
+TAG_TYPES = {"snippet", "card", "dimension", "number", "text", "date", "boolean"}
 
 
 class HTTPError(Exception):
@@ -32,6 +34,28 @@ class HTTPError(Exception):
 def _require(condition: bool, message: str, status: int = 400) -> None:
     if not condition:
         raise HTTPError(status, message)
+
+
+def _check_template_tags(tags: object) -> None:
+    _require(isinstance(tags, dict), "template-tags must be a map")
+    for name, tag in tags.items():
+        _require(isinstance(tag, dict) and tag.get("name") == name, "keys in template tag map must match the :name")
+        _require(bool(str(tag.get("display-name") or "").strip()), f"template tag {name}: display-name required")
+        _require(tag.get("type") in TAG_TYPES, f"template tag {name}: invalid type {tag.get('type')!r}")
+        _require(isinstance(tag.get("id"), str) and bool(tag["id"]), f"template tag {name}: id required")
+        _require(isinstance(tag.get("required", False), bool), f"template tag {name}: required must be a boolean")
+
+
+def _check_parameters(parameters: object, tags: dict) -> None:
+    _require(isinstance(parameters, list), "parameters must be a list")
+    for parameter in parameters:
+        _require(isinstance(parameter, dict) and bool(parameter.get("id")), "parameter id required")
+        _require(bool(parameter.get("type")), "parameter type required")
+        target = parameter.get("target")
+        ok = isinstance(target, list) and len(target) == 2 and target[0] in ("variable", "dimension")
+        ok = ok and isinstance(target[1], list) and len(target[1]) == 2 and target[1][0] == "template-tag"
+        ok = ok and target[1][1] in tags
+        _require(ok, f"parameter {parameter.get('id')}: target must name a template tag of the query")
 
 
 class FakeMetabase:
@@ -229,12 +253,16 @@ class FakeMetabase:
             _require(body["description"] is None or bool(str(body["description"]).strip()), "blank description")
         if "dataset_query" in body:
             _require(body["dataset_query"].get("database") in self.databases, "unknown database")
+            tags = (body["dataset_query"].get("native") or {}).get("template-tags") or {}
+            _check_template_tags(tags)
+            _check_parameters(body.get("parameters") or [], tags)
         if body.get("collection_id") is not None:
             self._get(self.collections, body["collection_id"])
 
     def create_card(self, query, body):
         self._check_card(body, creating=True)
-        card = {"id": next(self._ids), "archived": False, "collection_id": None, "description": None, **body}
+        card = {"id": next(self._ids), "archived": False, "collection_id": None, "description": None, "parameters": [],
+                **body}  # fmt: skip
         self.cards[card["id"]] = card
         return card
 
@@ -245,7 +273,13 @@ class FakeMetabase:
             card["dataset_query"] = {
                 "lib/type": "mbql/query",
                 "database": legacy["database"],
-                "stages": [{"lib/type": "mbql.stage/native", "native": legacy["native"]["query"], "template-tags": {}}],
+                "stages": [
+                    {
+                        "lib/type": "mbql.stage/native",
+                        "native": legacy["native"]["query"],
+                        "template-tags": legacy["native"].get("template-tags") or {},
+                    }
+                ],
             }
         return card
 

@@ -14,13 +14,14 @@ import json
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from include.metabase.client import MetabaseClient
-from include.metabase.specs import DASHBOARDS_DIR, CardSpec, DashboardSpec, load_dashboards
+from include.metabase.specs import DASHBOARDS_DIR, PARAMETER_TYPES, CardSpec, DashboardSpec, Parameter, load_dashboards
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ SITE_NAME = "Lakehouse"
 DATABASE_NAME = "analytics"
 # Metabase never returns the password, so only these details can be compared with what is registered.
 COMPARED_DETAILS = ("host", "port", "dbname", "user", "ssl")
+# Template tag ids derive from the card and tag names, so a second run sends the same ids (nothing to update).
+TAG_NAMESPACE = uuid.UUID("5b0c2f6e-8f0e-4c1a-9d43-6c7a1f2e9b10")
 
 
 @dataclass
@@ -190,6 +193,41 @@ def _ensure_collection(client: MetabaseClient, name: str, summary: Summary) -> i
     return existing
 
 
+def _tag_id(card: CardSpec, parameter: Parameter) -> str:
+    return str(uuid.uuid5(TAG_NAMESPACE, f"{card.name}\n{parameter.name}"))
+
+
+def template_tags(card: CardSpec) -> dict[str, dict]:
+    """The native query's ``template-tags``: one required variable per parameter, with its default."""
+    return {
+        parameter.name: {
+            "id": _tag_id(card, parameter),
+            "name": parameter.name,
+            "display-name": parameter.display_name,
+            "type": parameter.type,
+            "required": True,
+            "default": parameter.default,
+        }
+        for parameter in card.parameters
+    }
+
+
+def card_parameters(card: CardSpec) -> list[dict]:
+    """The card's ``parameters``: the filter widgets of its template tags (what the query editor would save)."""
+    return [
+        {
+            "id": _tag_id(card, parameter),
+            "type": PARAMETER_TYPES[parameter.type],
+            "target": ["variable", ["template-tag", parameter.name]],
+            "name": parameter.display_name,
+            "slug": parameter.name,
+            "required": True,
+            "default": parameter.default,
+        }
+        for parameter in card.parameters
+    ]
+
+
 def _card_body(card: CardSpec, collection_id: int, database_id: int) -> dict:
     return {
         "name": card.name,
@@ -200,27 +238,55 @@ def _card_body(card: CardSpec, collection_id: int, database_id: int) -> dict:
         "dataset_query": {
             "database": database_id,
             "type": "native",
-            "native": {"query": card.sql, "template-tags": {}},
+            "native": {"query": card.sql, "template-tags": template_tags(card)},
         },
+        "parameters": card_parameters(card),
     }
 
 
-def _native_query(dataset_query: Mapping | None) -> tuple[object, object]:
-    """(database id, SQL) of a native query in either the legacy (MBQL 4) or the MBQL 5 shape."""
+def _native_query(dataset_query: Mapping | None) -> tuple[object, object, Mapping]:
+    """(database id, SQL, template tags) of a native query in either the legacy (MBQL 4) or the MBQL 5 shape."""
     query = dataset_query or {}
     if query.get("stages"):
         # MBQL 5, what GET /api/card returns since v0.57 unless asked for legacy MBQL.
-        return query.get("database"), query["stages"][0].get("native")
-    return query.get("database"), (query.get("native") or {}).get("query")
+        stage = query["stages"][0]
+        return query.get("database"), stage.get("native"), stage.get("template-tags") or {}
+    native = query.get("native") or {}
+    return query.get("database"), native.get("query"), native.get("template-tags") or {}
+
+
+def _same(expected: object, current: object) -> bool:
+    """Whether ``current`` holds ``expected``: every key of a mapping (Metabase may add its own), every item of a
+    list; numbers compared by value, so a default read back as ``"-74.02"`` or ``[-74.02]`` still matches."""
+    if isinstance(expected, Mapping):
+        return isinstance(current, Mapping) and all(_same(v, current.get(k)) for k, v in expected.items())
+    if isinstance(expected, list):
+        return (
+            isinstance(current, list)
+            and len(current) == len(expected)
+            and all(_same(e, c) for e, c in zip(expected, current, strict=True))
+        )
+    if isinstance(current, list) and len(current) == 1 and not isinstance(expected, list):
+        return _same(expected, current[0])
+    if isinstance(expected, int | float) and not isinstance(expected, bool) and isinstance(current, int | float | str):
+        try:
+            return float(current) == float(expected)
+        except ValueError:
+            return False
+    return expected == current
 
 
 def _card_differs(current: Mapping, body: Mapping) -> bool:
-    expected_query = (body["dataset_query"]["database"], body["dataset_query"]["native"]["query"])
+    native = body["dataset_query"]["native"]
+    database, sql, tags = _native_query(current.get("dataset_query"))
     return (
         any(current.get(key) != body[key] for key in ("description", "display", "collection_id"))
         or (current.get("visualization_settings") or {}) != body["visualization_settings"]
         or bool(current.get("archived"))
-        or _native_query(current.get("dataset_query")) != expected_query
+        or (database, sql) != (body["dataset_query"]["database"], native["query"])
+        or set(tags) != set(native["template-tags"])
+        or not _same(native["template-tags"], dict(tags))
+        or not _same(body["parameters"], list(current.get("parameters") or []))
     )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,14 +16,25 @@ DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 
 # Metabase's dashboard grid has been 24 columns wide since v0.46.
 GRID_COLUMNS = 24
-DISPLAYS = frozenset({"line", "bar", "pie", "table", "scalar", "row"})
+DISPLAYS = frozenset({"line", "bar", "pie", "table", "scalar", "row", "map"})
 # Charts whose axes Metabase reads from graph.dimensions / graph.metrics (pie uses pie.dimension / pie.metric).
 AXIS_DISPLAYS = frozenset({"line", "bar", "row"})
+# A pin map plots one marker per row at the row's latitude/longitude columns (region maps are not supported).
+MAP_COLUMN_KEYS = ("map.latitude_column", "map.longitude_column")
+MAP_KEYS = frozenset({"map.type", *MAP_COLUMN_KEYS, "map.pin_type", "map.zoom", "map.center_latitude",
+                      "map.center_longitude"})  # fmt: skip
+PIN_TYPES = frozenset({"markers", "tiles", "heat", "grid"})
 
 DASHBOARD_KEYS = {"name", "description", "cards"}
 CARD_KEYS = {"name", "description", "display", "sql", "layout"}
-OPTIONAL_CARD_KEYS = {"visualization_settings"}
+OPTIONAL_CARD_KEYS = {"visualization_settings", "parameters"}
 LAYOUT_KEYS = ("row", "col", "size_x", "size_y")
+PARAMETER_KEYS = {"name", "display_name", "type", "default"}
+# Native-query variables (Metabase template tags) a card may declare: tag type -> Metabase parameter widget type.
+PARAMETER_TYPES = {"number": "number/=", "date": "date/single", "text": "string/="}
+_TAG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# A reference to a variable in the SQL, as Metabase parses it: {{name}}, spaces allowed inside the braces.
+_TAG = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 # Words that make a statement write, lock or run something, even inside a WITH (PostgreSQL allows data-modifying
 # CTEs) or a SELECT (SELECT ... INTO creates a table, FOR UPDATE locks rows).
@@ -58,6 +72,32 @@ class Layout:
 
 
 @dataclass(frozen=True)
+class Parameter:
+    """A variable of a card's native query (a Metabase template tag), always given a default.
+
+    Attributes:
+        name: the tag's name, referenced as ``{{name}}`` in the SQL.
+        display_name: the label of its input widget.
+        type: ``number``, ``date`` or ``text``.
+        default: the value the card runs with (also on its dashboard): a number, an ISO date, or text.
+    """
+
+    name: str
+    display_name: str
+    type: str
+    default: int | float | str
+
+    def literal(self, value: Any = None) -> str:
+        """``value`` (default: the default) as the SQL literal Metabase substitutes for the tag in PostgreSQL."""
+        value = self.default if value is None else value
+        if self.type == "number":
+            return repr(value)
+        if self.type == "date":
+            return f"DATE '{dt.date.fromisoformat(str(value)).isoformat()}'"
+        return "'" + str(value).replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
 class CardSpec:
     """One question (a native SQL query and how to draw it) and its place on its dashboard."""
 
@@ -67,6 +107,20 @@ class CardSpec:
     sql: str
     layout: Layout
     visualization_settings: dict[str, Any] = field(default_factory=dict)
+    parameters: tuple[Parameter, ...] = ()
+
+    def rendered_sql(self, values: Mapping[str, Any] | None = None) -> str:
+        """The SQL with each ``{{tag}}`` replaced by ``values[tag]``, else its default, as Metabase would run it.
+
+        Raises:
+            KeyError: for a value of a tag the card does not have.
+        """
+        values = dict(values or {})
+        by_name = {parameter.name: parameter for parameter in self.parameters}
+        unknown = set(values) - set(by_name)
+        if unknown:
+            raise KeyError(f"card {self.name!r} has no parameter {', '.join(sorted(unknown))}")
+        return _TAG.sub(lambda match: by_name[match.group(1)].literal(values.get(match.group(1))), self.sql)
 
 
 @dataclass(frozen=True)
@@ -140,9 +194,33 @@ def _check_columns(where: str, sql: str, columns: Any, key: str) -> None:
             raise SpecError(f"{where}: visualization_settings.{key} names {name!r}, which the SQL never mentions")
 
 
+def _map_settings(where: str, sql: str, settings: dict) -> None:
+    unknown = sorted(key for key in settings if key.startswith("map.") and key not in MAP_KEYS)
+    if unknown:
+        raise SpecError(f"{where}: unknown map settings {', '.join(unknown)}")
+    if settings.get("map.type") != "pin":
+        raise SpecError(f"{where}: a map needs visualization_settings.map.type: pin (region maps are not supported)")
+    for key in MAP_COLUMN_KEYS:
+        if not isinstance(settings.get(key), str):
+            raise SpecError(f"{where}: a pin map needs visualization_settings.{key} (a column name)")
+        _check_columns(where, sql, settings[key], key)
+    if settings.get("map.pin_type", "markers") not in PIN_TYPES:
+        raise SpecError(f"{where}: map.pin_type must be one of {', '.join(sorted(PIN_TYPES))}")
+    limits = {"map.zoom": (0, 22), "map.center_latitude": (-90, 90), "map.center_longitude": (-180, 180)}
+    for key, (low, high) in limits.items():
+        value = settings.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or
+                                  not low <= value <= high):  # fmt: skip
+            raise SpecError(f"{where}: {key} must be a number from {low} to {high}")
+
+
 def _visualization(where: str, display: str, sql: str, settings: Any) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise SpecError(f"{where}: visualization_settings must be a mapping")
+    if display == "map":
+        _map_settings(where, sql, settings)
+    elif any(key.startswith("map.") for key in settings):
+        raise SpecError(f"{where}: map settings on a {display} card")
     if display in AXIS_DISPLAYS:
         for key in ("graph.dimensions", "graph.metrics"):
             if key not in settings:
@@ -154,6 +232,59 @@ def _visualization(where: str, display: str, sql: str, settings: Any) -> dict[st
                 raise SpecError(f"{where}: a pie chart needs visualization_settings.{key}")
             _check_columns(where, sql, settings[key], key)
     return settings
+
+
+def _default(where: str, kind: str, value: Any) -> int | float | str:
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise SpecError(f"{where}: a number parameter needs a finite number as default, got {value!r}")
+        return value
+    if kind == "date":
+        # YAML reads an unquoted 2026-01-05 as a date already.
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value.isoformat()
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            try:
+                return dt.date.fromisoformat(value).isoformat()
+            except ValueError:
+                pass
+        raise SpecError(f"{where}: a date parameter needs a YYYY-MM-DD default, got {value!r}")
+    if not isinstance(value, str):
+        raise SpecError(f"{where}: a text parameter needs a text default, got {value!r}")
+    return value
+
+
+def _parameter(where: str, data: Any) -> Parameter:
+    _require(where, data, PARAMETER_KEYS)
+    name = _text(where, data, "name")
+    if not _TAG_NAME.match(name):
+        raise SpecError(f"{where}: parameter name {name!r} must be letters, digits and _ (not first a digit)")
+    where = f"{where} {name!r}"
+    kind = data["type"]
+    if kind not in PARAMETER_TYPES:
+        raise SpecError(f"{where}: type must be one of {', '.join(PARAMETER_TYPES)}, not {kind!r}")
+    return Parameter(name, _text(where, data, "display_name"), kind, _default(where, kind, data["default"]))
+
+
+def _parameters(where: str, sql: str, data: Any) -> tuple[Parameter, ...]:
+    """The card's parameters, which must be exactly the ``{{tags}}`` of its SQL."""
+    if not isinstance(data, list):
+        raise SpecError(f"{where}: parameters must be a list")
+    parameters = tuple(_parameter(f"{where}: parameter", item) for item in data)
+    names = [parameter.name for parameter in parameters]
+    if len(set(names)) != len(names):
+        raise SpecError(f"{where}: parameter names must be unique, got {names}")
+    # Optional clauses would need the SQL rendered without them; every variable here is required, with a default.
+    if "[[" in sql:
+        raise SpecError(f"{where}: optional clauses ([[ ... ]]) are not supported; give the parameter a default")
+    used = set(_TAG.findall(sql))
+    if used - set(names):
+        raise SpecError(
+            f"{where}: the SQL uses {{{{tags}}}} without a parameter: {', '.join(sorted(used - set(names)))}"
+        )
+    if set(names) - used:
+        raise SpecError(f"{where}: parameters the SQL never uses: {', '.join(sorted(set(names) - used))}")
+    return parameters
 
 
 def _card(source: str, data: Any, index: int) -> CardSpec:
@@ -176,6 +307,7 @@ def _card(source: str, data: Any, index: int) -> CardSpec:
         sql=sql,
         layout=_layout(where, data["layout"]),
         visualization_settings=_visualization(where, display, sql, data.get("visualization_settings", {})),
+        parameters=_parameters(where, sql, data.get("parameters", [])),
     )
 
 

@@ -183,6 +183,121 @@ def _other_gold():
             {DS_NEW: [("Lighting", "EUR", 1, 1, d("49.90"), d("49.90"), d("49.90"), 0, at),
                       ("Uncategorised", "USD", 1, 0, d("5.00"), d("5.00"), d("5.00"), 1, at)]},
         ),
+        **_users_and_trips_gold(),
+    }  # fmt: skip
+
+
+# The box of the weekly-average tests, and the area the generated pickups spread over (around and across it).
+TRIP_BOX = {"min_lon": -74.0, "min_lat": 40.7, "max_lon": -73.95, "max_lat": 40.75}
+TRIP_DAYS = (dt.date(2025, 12, 22), dt.date(2026, 2, 15))  # eight whole ISO weeks
+EMPTY_WEEK = dt.date(2026, 1, 12)  # no pickup in the box that week (pickups elsewhere still)
+
+
+def make_trips() -> list[tuple]:
+    """Trips as gold rows (without ds): random pickups around TRIP_BOX, plus pickups exactly on its edges."""
+    import decimal
+    import hashlib
+
+    rnd = random.Random(6)
+    points = []
+    day = TRIP_DAYS[0]
+    while day <= TRIP_DAYS[1]:
+        for _ in range(rnd.randrange(0, 6)):
+            lon, lat = round(rnd.uniform(-74.03, -73.92), 6), round(rnd.uniform(40.68, 40.77), 6)
+            if EMPTY_WEEK <= day < EMPTY_WEEK + dt.timedelta(days=7):
+                lon = -73.93  # east of the box
+            points.append((day, rnd.randrange(86400), lon, lat))
+        day += dt.timedelta(days=1)
+    # Corners and edges are inside; a hair beyond an edge is not.
+    edges = [
+        (-74.0, 40.7),
+        (-73.95, 40.75),
+        (-74.0, 40.72),
+        (-73.97, 40.75),
+        (-73.9499999, 40.72),
+        (-73.97, 40.6999999),
+    ]
+    points += [(dt.date(2026, 1, 7), 3600 * (i + 1), lon, lat) for i, (lon, lat) in enumerate(edges)]
+    trips = []
+    for day, second, lon, lat in points:
+        pickup = dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(seconds=second)
+        minutes = rnd.randrange(3, 60)
+        fare = decimal.Decimal(rnd.randrange(250, 6000)) / 100
+        trip_id = hashlib.sha256(f"{pickup}|{lon}|{lat}|{minutes}".encode()).hexdigest()
+        trips.append(
+            (
+                trip_id,
+                pickup,
+                pickup + dt.timedelta(minutes=minutes),
+                day,
+                rnd.randrange(1, 5),
+                round(rnd.uniform(0.3, 12), 2),
+                float(minutes),
+                lon,
+                lat,
+                round(lon + 0.01, 6),
+                round(lat - 0.01, 6),
+                fare,
+                fare + decimal.Decimal("2.80"),
+            )
+        )
+    return trips
+
+
+def _users_and_trips_gold():
+    import decimal
+
+    import pyarrow as pa
+
+    d = decimal.Decimal
+    ts = pa.timestamp("us", tz="UTC")
+    reg = dt.datetime(2015, 6, 1, 10, tzinfo=dt.UTC)
+    trips = make_trips()
+    return {
+        "users": (
+            pa.schema([("ds", pa.date32()), ("user_id", pa.string()), ("title", pa.string()),
+                       ("first_name", pa.string()), ("last_name", pa.string()), ("gender", pa.string()),
+                       ("email", pa.string()), ("username", pa.string()), ("date_of_birth", pa.date32()),
+                       ("age", pa.int32()), ("nationality", pa.string()), ("street", pa.string()),
+                       ("city", pa.string()), ("state", pa.string()), ("country", pa.string()),
+                       ("postcode", pa.string()), ("latitude", pa.float64()), ("longitude", pa.float64()),
+                       ("timezone_offset", pa.string()), ("registered_at", ts), ("phone", pa.string()),
+                       ("cell", pa.string()), ("picture_url", pa.string()), ("first_ds", pa.date32())]),
+            {DS_OLD: [("b2c3d4e5-0000-4000-8000-000000000002", "Mr", "Jean", "Dupont", "male", "jean@example.com",
+                       "jdupont", dt.date(1980, 2, 29), 46, "FR", "1 rue de l'Église", "Lyon", "Rhône", "France",
+                       "69001", 45.764, 4.8357, "+1:00", reg, "04-11-22-33-44", "06-11-22-33-44",
+                       "https://example.com/p/2.jpg", DS_OLD)],
+             DS_NEW: [("a1b2c3d4-0000-4000-8000-000000000001", "Ms", "Ana", "Silva", "female", "ana@example.com",
+                       "anasilva", dt.date(1990, 4, 2), 36, "BR", "8929 Rua Dois", "Manaus", "Amazonas", "Brazil",
+                       "69000-000", -3.119, -60.0217, "-4:00", reg, "(92) 3456-7890", "(92) 98765-4321",
+                       "https://example.com/p/1.jpg", DS_OLD),
+                      ("c3d4e5f6-0000-4000-8000-000000000003", None, "Kim", None, "female", None, None, None, None,
+                       "NO", None, None, None, "Norway", None, None, None, None, None, None, None, None, DS_NEW)]},
+        ),
+        "user_statistics": (
+            pa.schema([("ds", pa.date32()), ("gender", pa.string()), ("users", pa.int64()),
+                       ("average_age", pa.float64())]),
+            {DS_OLD: [("all", 1, 46.0), ("male", 1, 46.0)],
+             DS_NEW: [("all", 2, 36.0), ("female", 2, 36.0)]},
+        ),
+        "trips": (
+            pa.schema([("ds", pa.date32()), ("trip_id", pa.string()), ("pickup_at", ts), ("dropoff_at", ts),
+                       ("pickup_date", pa.date32()), ("passenger_count", pa.int32()), ("trip_distance", pa.float64()),
+                       ("duration_minutes", pa.float64()), ("pickup_longitude", pa.float64()),
+                       ("pickup_latitude", pa.float64()), ("dropoff_longitude", pa.float64()),
+                       ("dropoff_latitude", pa.float64()), ("fare_amount", pa.decimal128(10, 2)),
+                       ("total_amount", pa.decimal128(10, 2))]),
+            # Every week has trips in both slices: the weekly average reads across slices.
+            {DS_OLD: trips[0::2], DS_NEW: trips[1::2]},
+        ),
+        "trips_daily": (
+            pa.schema([("ds", pa.date32()), ("pickup_date", pa.date32()), ("trips", pa.int64()),
+                       ("average_distance", pa.float64()), ("average_fare", pa.float64()),
+                       ("total_fare", pa.decimal128(18, 2))]),
+            {DS_OLD: [(dt.date(2026, 1, 5), 3, 2.5, 12.0, d("36.00"))],
+             DS_NEW: [(dt.date(2026, 1, 5), 3, 2.5, 12.0, d("36.00")),
+                      (dt.date(2026, 1, 6), 1, 7.25, 30.5, d("30.50"))]},
+        ),
     }  # fmt: skip
 
 
@@ -193,6 +308,7 @@ def load_other_gold(conn) -> None:
     import pyarrow as pa
 
     from include.api.datasets import key_columns
+    from include.serving.table_specs import serving_extras
     from include.serving.tidb import load_slice_tidb
 
     for table, (schema, slices) in OTHER_GOLD.items():
@@ -200,4 +316,6 @@ def load_other_gold(conn) -> None:
             columns = [[ds] * len(rows), *zip(*rows, strict=True)]
             arrays = [pa.array(list(values), field.type) for values, field in zip(columns, schema, strict=True)]
             batch = pa.record_batch(arrays, schema=schema)
-            load_slice_tidb(conn, table, ds, schema, 1, [batch], key_columns=key_columns(table))
+            # As the serve DAG loads them: the API's key index, and the table's secondary indexes (trips: the box).
+            load_slice_tidb(conn, table, ds, schema, 1, [batch], key_columns=key_columns(table),
+                            indexes=serving_extras(table).tidb_indexes)  # fmt: skip

@@ -492,3 +492,43 @@ def test_access_log_is_one_json_line_with_request_id_and_duration(client):
     assert entry["duration_ms"] > 0 and entry["api_key_id"] and API_KEY not in json.dumps(entry)
     # An unusable incoming id is replaced.
     assert client.get("/health", headers={"X-Request-ID": "bad id\n"}).headers["x-request-id"] != "bad id\n"
+
+
+def test_users_and_trips_filters(client):
+    """The users filters (gender, nationality, country), the statistics' run range, the trips' pickup-day ranges."""
+    from api_data import OTHER_GOLD
+
+    def ids(path: str, key: str, **params) -> list:
+        rows, _ = walk(client, path, limit=2, **params)
+        return [row[key] for row in rows]
+
+    users = {row[0]: (ds, *row) for ds, rows in OTHER_GOLD["users"][1].items() for row in rows}
+    # Rows are (ds, user_id, title, first_name, last_name, gender, ..., nationality at 10); pages go by ds, user_id.
+    by_slice = sorted(users.items(), key=lambda item: (item[1][0], item[0]))
+    assert ids("/v1/users", "user_id", gender="female") == [u for u, r in by_slice if r[5] == "female"]
+    assert ids("/v1/users", "user_id", nationality="FR") == [u for u, r in by_slice if r[10] == "FR"]
+    assert ids("/v1/users", "user_id", country="Brazil", gender="female") == ["a1b2c3d4-0000-4000-8000-000000000001"]
+    assert client.get("/v1/users", params={"nationality": "fr"}).status_code == 422
+    kim = client.get("/v1/users/c3d4e5f6-0000-4000-8000-000000000003").json()
+    assert kim["first_name"] == "Kim" and kim["latitude"] is None and kim["ds"] == str(DS_NEW)
+
+    rows, _ = walk(client, "/v1/users/statistics", **{"from": str(DS_NEW), "gender": "all"})
+    assert [(r["ds"], r["users"], r["average_age"]) for r in rows] == [(str(DS_NEW), 2, 36.0)]
+
+    trips = [row for rows in OTHER_GOLD["trips"][1].values() for row in rows]
+    in_range = sorted(t[0] for t in trips if dt.date(2026, 1, 5) <= t[3] <= dt.date(2026, 1, 11))
+    assert sorted(ids("/v1/trips", "trip_id", **{"from": "2026-01-05", "to": "2026-01-11"})) == in_range
+    daily = ids("/v1/trips/daily", "pickup_date", **{"from": "2026-01-06"})
+    assert daily == ["2026-01-06"]
+    assert client.get("/v1/trips/daily/2026-01-05", params={"ds": str(DS_OLD)}).json()["trips"] == 3
+
+
+def test_no_secret_column_is_served_or_documented(client):
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    fields = {field for name in ("UsersRow", "UserStatisticsRow") for field in schemas[name]["properties"]}
+    body = client.get("/v1/users", params={"limit": 5}).json()
+    assert "user_id" in fields and body["items"]
+    fields |= {field for row in body["items"] for field in row}
+    for word in ("password", "salt", "md5", "sha1", "sha256", "hash"):
+        assert not [field for field in fields if word in field], word

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-DBT_PROJECT = ROOT / "include" / "dbt"
-DBT = Path(os.environ.get("LAKEHOUSE_DBT_VENV", ROOT / ".venv-dbt")) / "bin" / "dbt"
-PG_DSN = os.environ.get("LAKEHOUSE_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+from dbt_harness import dbt_build, gold_database, query
+
 SELECT = ["stg_product_master+", "stg_products_by_category+"]
 MODELS = {"stg_product_master", "stg_products_by_category", "product_catalogue", "product_categories"}
 
 # The tables as the PostgreSQL loader creates them from the Iceberg schemas (include/serving/loads.postgres_type).
 GOLD_DDL = """
-create schema gold;
 create table gold.product_master (
     ds date, product_id text, name text, category text, brand text, price numeric(12, 2), currency text,
     updated_at timestamptz, color text, weight_kg double precision, stock_quantity bigint, ean text,
@@ -52,78 +43,26 @@ CATEGORY_ROWS = [
 ]
 
 
-@contextmanager
-def database(with_products: bool) -> Iterator[str]:
-    import psycopg2
-
-    name = f"dbt_products_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(PG_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with psycopg2.connect(PG_DSN, dbname=name) as conn, conn.cursor() as cur:
-            cur.execute("create schema gold")
-            if with_products:
-                cur.execute(GOLD_DDL.replace("create schema gold;", ""))
-                cur.executemany(
-                    f"insert into gold.product_master values ({', '.join(['%s'] * 15)}, %s)",
-                    [(*row, LOADED) for row in MASTER_ROWS],
-                )
-                cur.executemany(
-                    f"insert into gold.products_by_category values ({', '.join(['%s'] * 10)}, %s)",
-                    [(*row, LOADED) for row in CATEGORY_ROWS],
-                )
-        yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def dbt_build(name: str, work: Path) -> dict[str, str]:
-    from psycopg2.extensions import parse_dsn
-
-    assert DBT.exists(), f"{DBT} is missing: run scripts/dbt_setup.sh first"
-    dsn = parse_dsn(PG_DSN)
-    profile = {
-        "type": "postgres",
-        "host": dsn.get("host", "127.0.0.1"),
-        "port": int(dsn.get("port", 5432)),
-        "user": dsn.get("user", "postgres"),
-        "password": dsn.get("password", ""),
-        "dbname": name,
-        "schema": "gold",
-        "threads": 2,
+def database(with_products: bool):
+    """A throwaway database with the products gold tables (and rows), or with an empty schema `gold`."""
+    if not with_products:
+        return gold_database(prefix="dbt_products")
+    rows = {
+        "product_master": [(*row, LOADED) for row in MASTER_ROWS],
+        "products_by_category": [(*row, LOADED) for row in CATEGORY_ROWS],
     }
-    (work / "profiles.yml").write_text(json.dumps({"lakehouse": {"target": "test", "outputs": {"test": profile}}}))
-    proc = subprocess.run(
-        [str(DBT), "build", "--select", *SELECT, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(work)]
-        + ["--target-path", str(work / "target"), "--log-path", str(work / "logs")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        timeout=600,
-    )
+    return gold_database(GOLD_DDL, rows, prefix="dbt_products")
+
+
+def build(name: str, work: Path) -> dict[str, str]:
+    proc, statuses = dbt_build(name, work, SELECT)
     assert proc.returncode == 0, f"dbt build failed:\n{proc.stdout}\n{proc.stderr}"
-    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
-    return {r["unique_id"]: r["status"] for r in results}
-
-
-def query(name: str, sql: str) -> list[tuple]:
-    import psycopg2
-
-    with psycopg2.connect(PG_DSN, dbname=name) as conn, conn.cursor() as cur:
-        cur.execute("SET TIME ZONE 'UTC'")
-        cur.execute(sql)
-        rows = cur.fetchall()
-    conn.close()
-    return rows
+    return statuses
 
 
 def test_marts_keep_the_newest_slice_of_each_product(tmp_path):
     with database(with_products=True) as name:
-        statuses = dbt_build(name, tmp_path)
+        statuses = build(name, tmp_path)
         assert {uid.split(".")[-1] for uid in statuses if uid.startswith("model.")} == MODELS
         assert set(statuses.values()) <= {"success", "pass"}
         catalogue = query(
@@ -141,7 +80,7 @@ def test_marts_keep_the_newest_slice_of_each_product(tmp_path):
 
 def test_marts_build_empty_before_the_first_products_load(tmp_path):
     with database(with_products=False) as name:
-        statuses = dbt_build(name, tmp_path)
+        statuses = build(name, tmp_path)
         assert {uid.split(".")[-1] for uid in statuses if uid.startswith("model.")} == MODELS
         assert query(name, "select count(*) from marts.product_catalogue") == [(0,)]
         assert query(name, "select count(*) from marts.product_categories") == [(0,)]

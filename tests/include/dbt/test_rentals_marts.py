@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from dbt_harness import PG_DSN, dbt_build, failed_nodes, gold_database, query
 
-ROOT = Path(__file__).resolve().parents[3]
-DBT_PROJECT = ROOT / "include" / "dbt"
-DBT = Path(os.environ.get("LAKEHOUSE_DBT_VENV", ROOT / ".venv-dbt")) / "bin" / "dbt"
-PG_DSN = os.environ.get("LAKEHOUSE_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 SELECT = ["stg_top_countries+", "stg_films_per_category+"]
 
 # The gold tables as the serving loader creates them.
 GOLD_DDL = """
-create schema gold;
 create table gold.top_countries (
     ds date, country text, customers bigint, rentals bigint, revenue numeric(18, 2), rank integer,
     _loaded_at timestamptz
@@ -59,75 +49,10 @@ EXPECTED_BY_COUNTRY = [
 EXPECTED_CATEGORIES = [("Action", 3, D20), ("Comedy", 1, D20), ("Horror", 0, D20)]
 
 
-@contextmanager
-def gold_database(rows: dict[str, list[tuple]]) -> Iterator[str]:
-    """A fresh database holding the rentals gold tables with ``rows``, dropped afterwards."""
-    import psycopg2
-
-    name = f"dbt_rentals_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(PG_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with psycopg2.connect(PG_DSN, dbname=name) as conn, conn.cursor() as cur:
-            cur.execute(GOLD_DDL)
-            for table, table_rows in rows.items():
-                marks = ", ".join(["%s"] * len(table_rows[0]))
-                cur.executemany(f"INSERT INTO gold.{table} VALUES ({marks})", table_rows)
-        conn.close()
-        yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def dbt_build(database: str, work: Path) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
-    """`dbt build` of the rentals models and their tests into ``database``; each node's status."""
-    from psycopg2.extensions import parse_dsn
-
-    assert DBT.exists(), f"{DBT} is missing: run scripts/dbt_setup.sh first"
-    dsn = parse_dsn(PG_DSN)
-    profile = {
-        "type": "postgres",
-        "host": dsn.get("host", "127.0.0.1"),
-        "port": int(dsn.get("port", 5432)),
-        "user": dsn.get("user", "postgres"),
-        "password": dsn.get("password", ""),
-        "dbname": database,
-        "schema": "gold",
-        "threads": 2,
-    }
-    (work / "profiles.yml").write_text(json.dumps({"lakehouse": {"target": "test", "outputs": {"test": profile}}}))
-    proc = subprocess.run(
-        [str(DBT), "build", "--select", *SELECT, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(work)]
-        + ["--target-path", str(work / "target"), "--log-path", str(work / "logs")],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-        timeout=600,
-    )
-    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
-    return proc, {r["unique_id"]: r["status"] for r in results}
-
-
-def query(database: str, sql: str) -> list[tuple]:
-    import psycopg2
-
-    conn = psycopg2.connect(PG_DSN, dbname=database)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
-    with gold_database(GOLD_ROWS) as database:
-        proc, statuses = dbt_build(database, tmp_path_factory.mktemp("dbt"))
+    with gold_database(GOLD_DDL, GOLD_ROWS, prefix="dbt_rentals") as database:
+        proc, statuses = dbt_build(database, tmp_path_factory.mktemp("dbt"), SELECT)
         assert proc.returncode == 0, f"dbt build failed:\n{proc.stdout}\n{proc.stderr}"
         yield database, statuses
 
@@ -160,11 +85,10 @@ def test_film_categories(built):
 
 def test_a_rank_against_the_customer_counts_fails_the_build(tmp_path):
     broken = {**GOLD_ROWS, "top_countries": [*GOLD_ROWS["top_countries"][:-1], (D20, "Peru", 5, 0, 0, 3, LOADED)]}
-    with gold_database(broken) as database:
-        proc, statuses = dbt_build(database, tmp_path)
+    with gold_database(GOLD_DDL, broken, prefix="dbt_rentals") as database:
+        proc, statuses = dbt_build(database, tmp_path, SELECT)
     assert proc.returncode != 0
-    failed = {uid.split(".")[2] for uid, status in statuses.items() if status in ("fail", "error")}
-    assert failed == {"assert_country_ranks_follow_customers"}
+    assert failed_nodes(statuses) == {"assert_country_ranks_follow_customers"}
 
 
 def test_the_rentals_dashboard_queries_run_on_the_built_marts(built):

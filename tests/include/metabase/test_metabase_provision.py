@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import socket
@@ -19,6 +20,23 @@ from include.metabase.specs import DASHBOARDS_DIR, SpecError
 # What the dashboard files ask for, read straight from the YAML rather than through the code under test.
 SPECS = {path.name: yaml.safe_load(path.read_text()) for path in sorted(DASHBOARDS_DIR.glob("*.yml"))}
 CARDS = {card["name"]: card for spec in SPECS.values() for card in spec["cards"]}
+
+
+def expected_variables(spec: dict, tags: dict) -> tuple[dict, list]:
+    """The template tags and card parameters the YAML's ``parameters`` ask for (tag ids taken from ``tags``)."""
+    widget = {"number": "number/=", "date": "date/single", "text": "string/="}
+    wanted_tags, wanted_parameters = {}, []
+    for item in spec.get("parameters", []):
+        name = item["name"]
+        # YAML reads an unquoted 2026-01-01 as a date: Metabase gets the ISO text.
+        default = item["default"].isoformat() if item["type"] == "date" else item["default"]
+        tag_id = tags.get(name, {}).get("id")
+        wanted_tags[name] = {"id": tag_id, "name": name, "display-name": item["display_name"], "type": item["type"],
+                             "required": True, "default": default}  # fmt: skip
+        wanted_parameters.append({"id": tag_id, "type": widget[item["type"]], "name": item["display_name"],
+                                  "slug": name, "target": ["variable", ["template-tag", name]], "required": True,
+                                  "default": default})  # fmt: skip
+    return wanted_tags, wanted_parameters
 
 
 def call(method: str, url: str, **kwargs) -> requests.Response:
@@ -72,11 +90,13 @@ def test_first_run_creates_everything(fake_metabase, analytics_details):
         assert card["collection_id"] == collection["id"]
         assert card["display"] == CARDS[name]["display"]
         assert card["visualization_settings"] == CARDS[name].get("visualization_settings", {})
+        tags = card["dataset_query"]["native"]["template-tags"]
         assert card["dataset_query"] == {
             "database": database["id"],
             "type": "native",
-            "native": {"query": CARDS[name]["sql"].strip(), "template-tags": {}},
+            "native": {"query": CARDS[name]["sql"].strip(), "template-tags": tags},
         }
+        assert (tags, card["parameters"]) == expected_variables(CARDS[name], tags)
 
     dashboards = {d["name"]: d for d in fake_metabase.dashboards.values()}
     assert set(dashboards) == {spec["name"] for spec in SPECS.values()}
@@ -296,3 +316,82 @@ def test_cli_fails_in_one_line(capsys):
 def test_cli_check_validates_only(capsys):
     assert main(["--check"], {}) == 0
     assert "dashboard files valid" in capsys.readouterr().out
+
+
+WEEKLY = "Weekly average trips in a bounding box"
+
+
+def test_template_tags_are_stable_and_read_back_in_both_query_shapes(fake_metabase, analytics_details):
+    run(fake_metabase, analytics_details)
+    [card] = [c for c in fake_metabase.cards.values() if c["name"] == WEEKLY]
+    tags = card["dataset_query"]["native"]["template-tags"]
+    assert set(tags) == {"min_lon", "min_lat", "max_lon", "max_lat", "from", "to"}
+    assert len({tag["id"] for tag in tags.values()}) == 6
+    assert [p["id"] for p in card["parameters"]] == [tags[p["slug"]]["id"] for p in card["parameters"]]
+    session = call(
+        "POST", f"{fake_metabase.url}/api/session", json={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    ).json()["id"]
+    mbql5 = call("GET", f"{fake_metabase.url}/api/card/{card['id']}", headers={"X-Metabase-Session": session}).json()
+    assert mbql5["dataset_query"]["stages"][0]["template-tags"] == tags
+    # A second run sends the same ids: nothing to update.
+    assert not run(fake_metabase, analytics_details).changed
+
+
+def test_a_changed_default_updates_only_that_card(fake_metabase, analytics_details, specs_copy):
+    run(fake_metabase, analytics_details, specs_copy)
+    [card] = [c for c in fake_metabase.cards.values() if c["name"] == WEEKLY]
+    writes = len(fake_metabase.writes())
+    parameters = copy.deepcopy(CARDS[WEEKLY]["parameters"])
+    parameters[0]["default"] = -74.1
+    edit_card(specs_copy, WEEKLY, parameters=parameters)
+
+    summary = run(fake_metabase, analytics_details, specs_copy)
+
+    assert summary.updated == [f"card {WEEKLY!r}"]
+    assert fake_metabase.writes()[writes:] == [("PUT", f"/api/card/{card['id']}")]
+    assert card["dataset_query"]["native"]["template-tags"]["min_lon"]["default"] == -74.1
+    assert card["parameters"][0]["default"] == -74.1
+
+
+def test_defaults_read_back_in_another_form_are_not_a_change(fake_metabase, analytics_details):
+    """Metabase may hand a number default back as text or in a list; that is the same default, not an edit."""
+    run(fake_metabase, analytics_details)
+    [card] = [c for c in fake_metabase.cards.values() if c["name"] == WEEKLY]
+    west = CARDS[WEEKLY]["parameters"][0]["default"]
+    card["dataset_query"]["native"]["template-tags"]["min_lon"]["default"] = str(west)
+    card["parameters"][0]["default"] = [west]
+    card["parameters"][0]["values_query_type"] = "none"  # a key Metabase adds by itself
+    assert not run(fake_metabase, analytics_details).changed
+    card["dataset_query"]["native"]["template-tags"]["min_lon"]["default"] = str(west - 0.5)
+    assert run(fake_metabase, analytics_details).updated == [f"card {WEEKLY!r}"]
+
+
+def test_maps_keep_their_settings(fake_metabase, analytics_details):
+    run(fake_metabase, analytics_details)
+    maps = {c["name"]: c for c in fake_metabase.cards.values() if c["display"] == "map"}
+    assert set(maps) == {"Where users live", "Where trips start"}
+    for name, card in maps.items():
+        assert card["visualization_settings"] == CARDS[name]["visualization_settings"]
+        assert card["visualization_settings"]["map.type"] == "pin"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda tags, params: tags["min_lon"].update({"name": "west"}), "must match the :name"),
+        (lambda tags, params: tags["min_lon"].update({"display-name": " "}), "display-name required"),
+        (lambda tags, params: tags["min_lon"].update({"type": "float"}), "invalid type"),
+        (lambda tags, params: params[0].update({"target": ["variable", ["template-tag", "nope"]]}), "target"),
+    ],
+)
+def test_the_fake_refuses_what_metabase_refuses(fake_metabase, analytics_details, change, message):
+    run(fake_metabase, analytics_details)
+    [card] = [c for c in fake_metabase.cards.values() if c["name"] == WEEKLY]
+    body = copy.deepcopy({k: card[k] for k in ("name", "display", "visualization_settings", "dataset_query",
+                                                "parameters")})  # fmt: skip
+    change(body["dataset_query"]["native"]["template-tags"], body["parameters"])
+    session = call(
+        "POST", f"{fake_metabase.url}/api/session", json={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    ).json()["id"]
+    response = call("POST", f"{fake_metabase.url}/api/card", headers={"X-Metabase-Session": session}, json=body)
+    assert response.status_code == 400 and message in response.json()["message"]

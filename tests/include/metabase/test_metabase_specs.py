@@ -139,3 +139,119 @@ def test_bad_yaml_and_empty_directory(tmp_path: Path):
     (tmp_path / "broken.yml").write_text("name: [unclosed\n")
     with pytest.raises(SpecError, match="broken.yml: not valid YAML"):
         load_dashboards(tmp_path)
+
+
+def test_the_users_and_trips_dashboards_exist():
+    dashboards = {d.name: d for d in load_dashboards()}
+    users = {c.name: c for c in dashboards["Users"].cards}
+    trips = {c.name: c for c in dashboards["Trips"].cards}
+    assert users["Where users live"].display == "map" and trips["Where trips start"].display == "map"
+    assert users["Users by gender"].display == "pie"
+    weekly = trips["Weekly average trips in a bounding box"]
+    assert [p.name for p in weekly.parameters] == ["min_lon", "min_lat", "max_lon", "max_lat", "from", "to"]
+    assert {p.type for p in weekly.parameters} == {"number", "date"}
+    assert "ST_MakeEnvelope" in weekly.sql and "ST_Intersects" in weekly.sql and "pickup_geom" in weekly.sql
+    for dashboard in (dashboards["Users"], dashboards["Trips"]):
+        for card in dashboard.cards:
+            assert "password" not in card.sql.lower(), card.name
+
+
+MAP = {
+    "name": "Pins",
+    "description": "Where.",
+    "display": "map",
+    "sql": "SELECT latitude, longitude FROM marts.user_directory",
+    "visualization_settings": {
+        "map.type": "pin",
+        "map.latitude_column": "latitude",
+        "map.longitude_column": "longitude",
+    },
+    "layout": {"row": 6, "col": 0, "size_x": 24, "size_y": 6},
+}
+WEEKLY = {
+    "name": "Box",
+    "description": "Trips in a box.",
+    "display": "table",
+    "sql": "SELECT count(*) AS trips FROM marts.trip_facts WHERE pickup_longitude >= {{min_lon}}"
+    " AND pickup_date >= {{ from }} AND note = {{label}}",
+    "parameters": [
+        {"name": "min_lon", "display_name": "West", "type": "number", "default": -74.02},
+        {"name": "from", "display_name": "From", "type": "date", "default": "2026-01-05"},
+        {"name": "label", "display_name": "Label", "type": "text", "default": "it's"},
+    ],
+    "layout": {"row": 12, "col": 0, "size_x": 24, "size_y": 6},
+}
+
+
+def with_extra(card: dict, **changes) -> dict:
+    """VALID plus ``card`` (changed)."""
+    spec = copy.deepcopy(VALID)
+    spec["cards"].append({**copy.deepcopy(card), **changes})
+    return spec
+
+
+def test_a_pin_map_and_template_tags_parse_and_render():
+    from datetime import date
+
+    parameters = copy.deepcopy(WEEKLY["parameters"])
+    parameters[1]["default"] = date(2026, 1, 5)
+    dashboard = parse_dashboard(with_extra(WEEKLY, parameters=parameters), "demo.yml")
+    card = dashboard.cards[-1]
+    assert card.parameters[1].default == "2026-01-05"  # a YAML date becomes ISO text
+    assert card.rendered_sql() == (
+        "SELECT count(*) AS trips FROM marts.trip_facts WHERE pickup_longitude >= -74.02"
+        " AND pickup_date >= DATE '2026-01-05' AND note = 'it''s'"
+    )
+    assert "-73.5" in card.rendered_sql({"min_lon": -73.5})
+    with pytest.raises(KeyError, match="no parameter max_lon"):
+        card.rendered_sql({"max_lon": 1})
+    assert parse_dashboard(with_extra(MAP), "demo.yml").cards[-1].display == "map"
+
+
+def _map(**settings) -> dict:
+    return with_extra(MAP, visualization_settings={**MAP["visualization_settings"], **settings})
+
+
+def _weekly(parameters=None, **changes) -> dict:
+    return with_extra(WEEKLY, parameters=WEEKLY["parameters"] if parameters is None else parameters, **changes)
+
+
+P = WEEKLY["parameters"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "card", "message"),
+    [
+        (_map(**{"map.type": "region"}), "Pins", "map.type: pin"),
+        (_map(**{"map.latitude_column": "lat"}), "Pins", "'lat', which the SQL never mentions"),
+        (with_extra(MAP, visualization_settings={"map.type": "pin"}), "Pins", "needs visualization_settings.map.lat"),
+        (_map(**{"map.pin_type": "balloons"}), "Pins", "map.pin_type must be one of"),
+        (_map(**{"map.zoom": 40}), "Pins", "map.zoom must be a number from 0 to 22"),
+        (_map(**{"map.colour": "red"}), "Pins", "unknown map settings map.colour"),
+        (
+            with_card(visualization_settings={**VALID["cards"][0]["visualization_settings"], "map.type": "pin"}),
+            "Per day",
+            "map settings on a bar card",
+        ),
+        (_weekly(P[:2]), "Box", "{{tags}} without a parameter: label"),
+        (
+            _weekly([*P, {"name": "spare", "display_name": "S", "type": "text", "default": "x"}]),
+            "Box",
+            "parameters the SQL never uses: spare",
+        ),
+        (_weekly([P[0], P[0], P[1], P[2]]), "Box", "parameter names must be unique"),
+        (_weekly([{**P[0], "type": "float"}, P[1], P[2]]), "Box", "type must be one of number, date, text"),
+        (_weekly([{**P[0], "default": "west"}, P[1], P[2]]), "Box", "a finite number as default"),
+        (_weekly([{**P[0], "default": True}, P[1], P[2]]), "Box", "a finite number as default"),
+        (_weekly([P[0], {**P[1], "default": "2026-02-30"}, P[2]]), "Box", "a YYYY-MM-DD default"),
+        (_weekly([P[0], P[1], {**P[2], "default": 3}]), "Box", "a text default"),
+        (_weekly([P[0], P[1], {**P[2], "name": "my-label"}]), "Box", "letters, digits and _"),
+        (_weekly([P[0], P[1], {k: v for k, v in P[2].items() if k != "default"}]), "Box", "missing default"),
+        (_weekly(sql=WEEKLY["sql"] + " [[AND x = {{label}}]]"), "Box", "optional clauses"),
+        (_weekly([]), "Box", "without a parameter"),
+    ],
+)
+def test_invalid_maps_and_parameters_are_rejected(spec: dict, card: str, message: str):
+    with pytest.raises(SpecError, match=f"^demo.yml: card '{card}'") as raised:
+        parse_dashboard(spec, "demo.yml")
+    assert message in str(raised.value)

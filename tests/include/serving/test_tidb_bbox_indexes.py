@@ -1,0 +1,209 @@
+"""The TiDB loader's extra indexes for the trips' bounding-box queries, on the local MariaDB (the TiDB stand-in)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+import pyarrow as pa
+import pytest
+
+from include.serving.table_specs import SecondaryIndex, serving_extras
+from include.serving.tidb import load_slice_tidb
+
+pytestmark = pytest.mark.integration
+
+SLICES = (dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22))
+INDEXES = serving_extras("trips").tidb_indexes
+INDEX_NAMES = {index.name for index in INDEXES}
+# The weekly average in a box: every ISO week overlapping [first, last], with the days of it inside the range.
+WEEKLY = """
+WITH RECURSIVE weeks (week_start) AS (
+    SELECT CAST(%(first)s AS DATE) - INTERVAL WEEKDAY(%(first)s) DAY
+    UNION ALL
+    SELECT week_start + INTERVAL 7 DAY FROM weeks WHERE week_start + INTERVAL 7 DAY <= %(last)s
+), counts AS (
+    SELECT pickup_date - INTERVAL WEEKDAY(pickup_date) DAY AS week_start, COUNT(*) AS trips
+    FROM {table}
+    WHERE pickup_longitude BETWEEN %(min_lon)s AND %(max_lon)s AND pickup_latitude BETWEEN %(min_lat)s AND %(max_lat)s
+      AND pickup_date BETWEEN %(first)s AND %(last)s
+    GROUP BY 1
+)
+SELECT w.week_start,
+       DATEDIFF(LEAST(w.week_start + INTERVAL 6 DAY, %(last)s), GREATEST(w.week_start, %(first)s)) + 1 AS days,
+       COALESCE(c.trips, 0) AS trips
+FROM weeks AS w LEFT JOIN counts AS c ON c.week_start = w.week_start
+ORDER BY w.week_start
+"""
+# Eight weeks in a box of a tenth of a degree; two years in a thin box.
+QUERIES = [
+    {"first": "2025-03-05", "last": "2025-04-28", "min_lon": -74.0, "max_lon": -73.9, "min_lat": 40.7, "max_lat": 40.8},
+    {
+        "first": "2025-01-01",
+        "last": "2026-12-31",
+        "min_lon": -74.0,
+        "max_lon": -73.98,
+        "min_lat": 40.7,
+        "max_lat": 40.8,
+    },
+]
+
+
+def fetch(conn, sql: str, args=None) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+
+
+def weekly_in_python(rows: list[dict], query: dict) -> list[tuple[dt.date, int, int]]:
+    first, last = dt.date.fromisoformat(query["first"]), dt.date.fromisoformat(query["last"])
+    counts = Counter(
+        r["pickup_date"] - dt.timedelta(days=r["pickup_date"].weekday())
+        for r in rows
+        if r["pickup_longitude"] is not None
+        and r["pickup_latitude"] is not None
+        and query["min_lon"] <= r["pickup_longitude"] <= query["max_lon"]
+        and query["min_lat"] <= r["pickup_latitude"] <= query["max_lat"]
+        and first <= r["pickup_date"] <= last
+    )
+    weeks = []
+    week = first - dt.timedelta(days=first.weekday())
+    while week <= last:
+        days = (min(week + dt.timedelta(days=6), last) - max(week, first)).days + 1
+        weeks.append((week, days, counts.get(week, 0)))
+        week += dt.timedelta(days=7)
+    return weeks
+
+
+def indexes_of(reader, database: str, table: str) -> dict[str, list[str]]:
+    rows = fetch(
+        reader,
+        "SELECT index_name, column_name FROM information_schema.statistics WHERE table_schema = %s"
+        " AND table_name = %s ORDER BY index_name, seq_in_index",
+        (database, f"{table}__rows"),
+    )
+    found: dict[str, list[str]] = {}
+    for name, column in rows:
+        found.setdefault(name, []).append(column)
+    return found
+
+
+def load(conn, database, table, trips, rows_by_slice, indexes=INDEXES, snapshot=1):
+    for ds, rows in rows_by_slice.items():
+        data = pa.Table.from_pylist(rows, schema=trips.schema).to_batches(max_chunksize=2_000)
+        load_slice_tidb(conn, table, ds, trips.schema, snapshot, data, database=database, indexes=indexes)
+
+
+@pytest.fixture
+def served(mysql_connect, mysql_database, trips, table_name):
+    """Three slices of 4,000 trips served with the trips' indexes; yields (reader, table, the served rows)."""
+    conn, reader = mysql_connect(), mysql_connect()
+    rows_by_slice = {ds: trips.rows(ds, 4_000, seed=seed) for seed, ds in enumerate(SLICES)}
+    load(conn, mysql_database, table_name, trips, rows_by_slice)
+    # A reload of one slice: the superseded rows must not be counted.
+    rows_by_slice[SLICES[0]] = trips.rows(SLICES[0], 3_000, seed=99)
+    load(conn, mysql_database, table_name, trips, {SLICES[0]: rows_by_slice[SLICES[0]]}, snapshot=2)
+    return reader, table_name, [row for rows in rows_by_slice.values() for row in rows]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=["eight_weeks", "two_years_thin_box"])
+def test_the_api_weekly_query_reads_an_index_range(served, mysql_database, query):
+    from include.api.queries import BoundingBox, weekly_average_query
+
+    reader, table, rows = served
+    box = BoundingBox(query["min_lon"], query["min_lat"], query["max_lon"], query["max_lat"])
+    first, last = dt.date.fromisoformat(query["first"]), dt.date.fromisoformat(query["last"])
+    sql, params = weekly_average_query(box, first, last)
+    assert sql.count("FROM `trips`") == 1
+    sql = sql.replace("FROM `trips`", f"FROM `{mysql_database}`.`{table}`")
+
+    plan = fetch(reader, "EXPLAIN " + sql, params)
+
+    rows_access = [step for step in plan if step[2] == "r"]
+    assert [(step[3], step[5] in INDEX_NAMES) for step in rows_access] == [("range", True)], plan
+    assert [row[:3] for row in fetch(reader, sql, params)] == weekly_in_python(rows, query)
+
+
+def test_the_rows_table_has_the_indexes(served, mysql_database):
+    reader, table, _ = served
+
+    found = indexes_of(reader, mysql_database, table)
+
+    assert found["pickup_date_point"] == ["pickup_date", "pickup_longitude", "pickup_latitude", "ds", "_load_id"]
+    assert found["pickup_point_date"] == ["pickup_longitude", "pickup_latitude", "pickup_date", "ds", "_load_id"]
+    assert set(found) == {"PRIMARY", *INDEX_NAMES}
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=["eight_weeks", "two_years_thin_box"])
+def test_weekly_box_query_is_an_index_range_scan_with_the_right_counts(served, mysql_database, query):
+    reader, table, rows = served
+    sql = WEEKLY.format(table=f"`{mysql_database}`.`{table}`")
+
+    with reader.cursor() as cur:
+        cur.execute("EXPLAIN " + sql, query)
+        names = [d[0] for d in cur.description]
+        plan = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    result = fetch(reader, sql, query)
+
+    expected = weekly_in_python(rows, query)
+    assert result == expected
+    assert sum(trips for _, _, trips in expected) > 0
+    rows_access = [step for step in plan if step["table"] == "r"]
+    assert len(rows_access) == 1, plan
+    assert rows_access[0]["type"] == "range" and rows_access[0]["key"] in INDEX_NAMES, plan
+    # Covering: the box and the join to the load-log are answered from the index, without reading the rows.
+    assert "Using index" in rows_access[0]["Extra"], plan
+
+
+def test_an_existing_table_gains_the_indexes(mysql_connect, mysql_database, trips, table_name):
+    conn, reader = mysql_connect(), mysql_connect()
+    old = trips.rows(SLICES[0], 500, seed=7)
+    load(conn, mysql_database, table_name, trips, {SLICES[0]: old}, indexes=())
+    assert set(indexes_of(reader, mysql_database, table_name)) == {"PRIMARY"}
+    new = trips.rows(SLICES[1], 300, seed=8)
+
+    load(conn, mysql_database, table_name, trips, {SLICES[1]: new})
+
+    assert set(indexes_of(reader, mysql_database, table_name)) == {"PRIMARY", *INDEX_NAMES}
+    query = {"first": "2025-01-01", "last": "2026-12-31", "min_lon": -74.3, "max_lon": -73.65}
+    query |= {"min_lat": 40.45, "max_lat": 40.95}
+    assert fetch(reader, WEEKLY.format(table=f"`{mysql_database}`.`{table_name}`"), query) == weekly_in_python(
+        old + new, query
+    )
+
+
+def test_bad_indexes_are_refused(mysql_connect, mysql_database, trips, table_name):
+    conn = mysql_connect()
+    data = pa.Table.from_pylist(trips.rows(SLICES[0], 5, seed=9), schema=trips.schema).to_batches()
+    for indexes, message in [
+        ([SecondaryIndex("by_nothing", ("no_such_column",))], "no column"),
+        ([SecondaryIndex("twice", ("ds",)), SecondaryIndex("twice", ("trip_id",))], "unique"),
+        ([SecondaryIndex("PRIMARY", ("trip_id",))], "PRIMARY"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            load_slice_tidb(
+                conn, table_name, SLICES[0], trips.schema, 1, data, database=mysql_database, indexes=indexes
+            )
+
+
+def test_a_string_index_column_becomes_varchar(mysql_connect, mysql_database, trips, table_name):
+    conn, reader = mysql_connect(), mysql_connect()
+    load(
+        conn,
+        mysql_database,
+        table_name,
+        trips,
+        {SLICES[0]: trips.rows(SLICES[0], 20, seed=10)},
+        indexes=[SecondaryIndex("by_trip", ("trip_id",))],
+    )
+
+    types = dict(
+        fetch(
+            reader,
+            "SELECT column_name, column_type FROM information_schema.columns WHERE table_schema = %s"
+            " AND table_name = %s",
+            (mysql_database, f"{table_name}__rows"),
+        )
+    )
+    assert types["trip_id"] == "varchar(255)"
+    assert indexes_of(reader, mysql_database, table_name)["by_trip"] == ["trip_id", "ds", "_load_id"]
