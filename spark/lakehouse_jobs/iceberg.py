@@ -42,7 +42,22 @@ def ensure_table(spark, table: str, schema, partitioned_by: Sequence[str] = ("ds
     partitions = f"PARTITIONED BY ({', '.join(partitioned_by)})" if partitioned_by else ""
     props = ", ".join(f"'{k}'='{v}'" for k, v in TABLE_PROPERTIES.items())
     spark.sql(f"CREATE TABLE IF NOT EXISTS {name} (\n  {columns}\n) USING iceberg {partitions} TBLPROPERTIES ({props})")
+    add_missing_columns(spark, name, schema)
     return name
+
+
+def add_missing_columns(spark, name: str, schema) -> list[str]:
+    """Add the columns of ``schema`` that the existing table ``name`` lacks, as nullable columns at its end.
+
+    A table created by an older version of a job grows the columns the job writes now; Iceberg cannot add a
+    required column to a table that has rows, so they are nullable whatever ``schema`` says. Returns the names added.
+    """
+    existing = {column.lower() for column in spark.table(name).columns}
+    missing = [f for f in schema.fields if f.name.lower() not in existing]
+    for f in missing:
+        spark.sql(f"ALTER TABLE {name} ADD COLUMN `{f.name}` {f.dataType.simpleString()}")
+        log.info("added column %s %s to %s", f.name, f.dataType.simpleString(), name)
+    return [f.name for f in missing]
 
 
 def conform(df, schema):

@@ -29,6 +29,9 @@ EXTRACTIONS_SCHEMA = T.StructType(
         T.StructField("duration_s", T.DoubleType()),
         T.StructField("status", T.StringType()),
         T.StructField("raw_rows", T.LongType()),
+        # Added with the users domain (records and pages of a paged API); older tables grow these columns.
+        T.StructField("records", T.LongType()),
+        T.StructField("pages", T.LongType()),
     ]
 )
 MANIFEST_FIELDS = ("domain", "ds", "source", "object_key", "bytes", "lines", "sha256", "status")
