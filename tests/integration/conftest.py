@@ -65,3 +65,56 @@ def tweets_run(lake_env, airflow_db, tweets_sample, tweets_source_url) -> Tweets
 def dag_runner():
     """``run_dag`` as a fixture, for test modules (conftest modules are not importable)."""
     return run_dag
+
+
+# --- trips: files dropped into landing/trips/ before the run (the sensor finds them pending) -----------------
+
+TRIPS_FILES = ((1_500, 31), (1_000, 32))  # (data lines, seed) of each file dropped for DS
+
+
+@dataclass(frozen=True)
+class TripsRun:
+    files: tuple  # include.samples.trips.TripFile, as dropped
+    drops: tuple  # what drop_file returned for each (key, ETag, ...)
+    ds: str
+
+
+@pytest.fixture(scope="session")
+def trips_run(lake_env, airflow_db, s3) -> TripsRun:
+    """The trips DAG, run once for ``DS`` after two generated files landed under ``landing/trips/``."""
+    from include.samples.trips import TripOptions, drop_file, generate_trip_file
+
+    options = TripOptions(start=dt.datetime(2026, 11, 17, tzinfo=dt.UTC), days=3)
+    files = tuple(generate_trip_file(rows, seed, options) for rows, seed in TRIPS_FILES)
+    drops = tuple(drop_file(s3, trip_file) for trip_file in files)
+    run_dag("trips")
+    return TripsRun(files, drops, DS)
+
+
+# --- users: a local RandomUser-compatible API ----------------------------------------------------------
+
+USERS_RESULTS, USERS_PAGE_SIZE = 600, 200
+
+
+@dataclass(frozen=True)
+class UsersRun:
+    base_url: str
+    ds: str
+    results: int
+    page_size: int
+
+
+@pytest.fixture(scope="session")
+def users_api():
+    """The sample RandomUser-compatible API, for the whole session."""
+    from include.samples.users import serve_users
+
+    with serve_users() as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def users_run(lake_env, airflow_db, users_api) -> UsersRun:
+    """The users DAG, run once for ``DS`` against the local API (default seed: one per ds)."""
+    run_dag("users", run_conf={"base_url": users_api, "results": USERS_RESULTS, "page_size": USERS_PAGE_SIZE})
+    return UsersRun(users_api, DS, USERS_RESULTS, USERS_PAGE_SIZE)
