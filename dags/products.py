@@ -45,7 +45,7 @@ def products():
         domain="products",
         layer="bronze",
         job_args=["--max-reject-ratio", "{{ params.max_reject_ratio }}"],
-        writes=["bronze.products", "bronze.products_rejects"],
+        writes=["bronze.products", "bronze.products_rejects", "gold.pipeline_runs"],
     )
     gold = SparkJobOperator(domain="products", layer="gold", writes=[*GOLD_TABLES["products"], "ops.slice_changes"])
 

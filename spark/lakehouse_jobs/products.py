@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse_jobs import ops
 from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.landed_files import (
@@ -446,7 +447,18 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliati
         recon.check()
         log.info("bronze.products ds=%s reconciliation: %s (reject ratio %.4f)", ds, recon, recon.reject_ratio)
         replace_slice(rejected(classified), REJECTS, REJECTS_SCHEMA, ds)
-        if recon.reject_ratio > max_reject_ratio:
+        refused = recon.reject_ratio > max_reject_ratio
+        ops.publish_run(
+            spark,
+            DOMAIN,
+            ds,
+            raw=recon.raw,
+            accepted=recon.accepted,
+            duplicates=recon.duplicates,
+            rejects=recon.rejects,
+            status="rejected" if refused else "published",
+        )
+        if refused:
             raise RejectRatioExceeded(
                 f"{recon.rejects} of {recon.raw} rows rejected ({recon.reject_ratio:.2%}) "
                 f"> max_reject_ratio {max_reject_ratio:.2%}; see {REJECTS} ds={ds}"

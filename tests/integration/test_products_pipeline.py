@@ -186,6 +186,14 @@ def test_every_raw_row_is_accounted_for(first_run, drops, iceberg_catalog):
     reasons = Counter(r["reason"] for r in table_rows(iceberg_catalog, "bronze.products_rejects"))
     assert reasons == want["rejects"]
     assert raw == bronze + want["duplicates"] + rejects
+    (run,) = [r for r in table_rows(iceberg_catalog, "gold.pipeline_runs") if r["domain"] == "products"]
+    assert (run["ds"].isoformat(), run["raw_rows"], run["accepted"], run["duplicates"], run["rejects"]) == (
+        DS,
+        want["raw"],
+        want["versions"],
+        want["duplicates"],
+        sum(want["rejects"].values()),
+    )
 
 
 def test_raw_keeps_the_drifted_columns_as_received(first_run, drops, iceberg_catalog):

@@ -28,6 +28,7 @@ TABLES = [
     *(f"bronze.rentals_{t}" for t in SOURCE_TABLES),
     "bronze.rentals_rejects",
     *GOLD,
+    "gold.pipeline_runs",
 ]
 
 # What bronze must keep, written from the issue's rules as SQL on the source: a row is kept when every row it
@@ -175,6 +176,11 @@ def test_every_source_row_is_accounted_for(first_run, source_db):
     assert rejects["rental"] > 0 and rejects["payment"] > 0 and rejects["customer"] > 0
     duplicates = {t: kept - once for t, [(_, kept, once)] in zip(SOURCE_TABLES, results, strict=True)}
     assert duplicates["rental"] > 0 and duplicates["payment"] > 0  # the sample exercises de-duplication
+    # The run summary for the Pipeline health dashboard: the source tables' rows together.
+    runs = [r for r in first_run["gold.pipeline_runs"] if r[1] == "rentals"]
+    totals = [sum(column) for column in zip(*(row for [row] in results), strict=True)]
+    raw, kept, once = totals
+    assert [(r[6], r[7], r[8], r[9], r[10]) for r in runs] == [(raw, once, kept - once, raw - kept, "published")]
 
 
 def test_rejects_say_why(first_run):

@@ -17,7 +17,11 @@ from include import local_stack
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-GOLD = ["tweets_per_hour", "tweets_per_day", "tweets_by_language", "pipeline_runs"]  # what a tweets run writes
+# What the tweets, users and trips runs of the session write for the ds (other domains' tests add theirs).
+GOLD = [
+    *("tweets_per_hour", "tweets_per_day", "tweets_by_language", "pipeline_runs"),
+    *("users", "user_statistics", "trips", "trips_daily"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +123,7 @@ def mariadb_rows(db: str, table: str, ds: str, columns: list[str]) -> Counter:
 
 
 @pytest.fixture(scope="module")
-def served(tweets_run, targets, dag_runner):
+def served(tweets_run, users_run, trips_run, targets, dag_runner):
     return dag_runner("serve", run_conf={"ds": tweets_run.ds})
 
 
@@ -161,7 +165,40 @@ def test_pipeline_health_mart_accounts_for_the_run(served, tweets_run, targets):
 
 def test_metabase_dashboards_are_provisioned(served, fake_metabase):
     names = {d["name"] for d in fake_metabase.dashboards.values()}
-    assert {"Tweets activity", "Pipeline health"} <= names
+    assert {"Tweets activity", "Pipeline health", "Users", "Trips"} <= names
+
+
+def test_trips_get_postgis_points_in_postgres(served, trips_run, targets, iceberg_catalog):
+    rows = pg_query(
+        targets["postgres"],
+        "SELECT count(*), count(*) FILTER (WHERE ST_X(pickup_geom) = pickup_longitude"
+        " AND ST_Y(pickup_geom) = pickup_latitude AND ST_SRID(pickup_geom) = 4326"
+        " AND ST_X(dropoff_geom) = dropoff_longitude AND ST_Y(dropoff_geom) = dropoff_latitude)"
+        " FROM gold.trips WHERE ds = %s",
+        (trips_run.ds,),
+    )
+    trips = iceberg_catalog.load_table("gold.trips").scan().to_arrow().to_pylist()
+    assert rows == [(len(trips), len(trips))]
+    # A spatial question on the served copy, against the same question asked of the Iceberg rows.
+    box = (-74.00, 40.70, -73.95, 40.78)
+    (inside,) = pg_query(
+        targets["postgres"],
+        "SELECT count(*) FROM gold.trips WHERE ST_Intersects(pickup_geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))",
+        box,
+    )[0]
+    expected = sum(
+        1 for t in trips if box[0] <= t["pickup_longitude"] <= box[2] and box[1] <= t["pickup_latitude"] <= box[3]
+    )
+    assert inside == expected > 0
+
+
+def test_users_and_trips_marts_are_built(served, users_run, trips_run, targets, iceberg_catalog):
+    users = iceberg_catalog.load_table("gold.users").scan().to_arrow()
+    (directory,) = pg_query(targets["postgres"], "SELECT count(*) FROM marts.user_directory")[0]
+    assert directory == users.num_rows
+    daily = iceberg_rows(iceberg_catalog, "trips_daily", trips_run.ds)
+    by_day = pg_query(targets["postgres"], "SELECT pickup_date, trips FROM marts.trips_by_day")
+    assert Counter(by_day) == Counter({(row[1], row[2]) for row in daily})
 
 
 def test_serving_the_same_snapshots_again_is_a_no_op(served, tweets_run, targets, dag_runner, fake_metabase):
