@@ -124,3 +124,17 @@ def publish_run(spark, domain: str, ds: str, *, raw: int, accepted: int, duplica
     df = spark.createDataFrame([row], PIPELINE_RUNS_SCHEMA)
     merge_rows(df, PIPELINE_RUNS, PIPELINE_RUNS_SCHEMA, keys=("domain", "ds"), partitioned_by=("ds",))
     log.info("pipeline run %s ds=%s: %s", domain, ds, status)
+
+
+# Older slices of a gold table a run moved rows out of (a table whose `ds` is "the run that last changed the row"):
+# the DAG announces them, so the serving copies reload them too (include/slice_changes.py reads this table).
+SLICE_CHANGES = "ops.slice_changes"
+SLICE_CHANGES_SCHEMA = T.StructType(
+    [
+        T.StructField("table_name", T.StringType(), False),
+        T.StructField("ds", T.DateType(), False),  # the run
+        T.StructField("changed_ds", T.DateType(), False),  # an older slice the run took rows out of
+        T.StructField("rows_out", T.LongType(), False),
+        T.StructField("recorded_at", T.TimestampType(), False),
+    ]
+)

@@ -18,13 +18,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse_jobs import ops
+from lakehouse_jobs.bronze import (
+    DUPLICATE,
+    RECORD,
+    REJECT,
+    Reconciliation,
+    Target,
+    publish_slice,
+)
 from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.landed_files import (
@@ -35,6 +41,7 @@ from lakehouse_jobs.landed_files import (
     read_processed,
     record_processed,
 )
+from lakehouse_jobs.ops import SLICE_CHANGES, SLICE_CHANGES_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +53,6 @@ BRONZE = "bronze.products"
 REJECTS = "bronze.products_rejects"
 MASTER = "gold.product_master"
 BY_CATEGORY = "gold.products_by_category"
-SLICE_CHANGES = "ops.slice_changes"
 
 # The columns raw knows, in order; any other column of a drop goes to `_extra`.
 FIELDS = (
@@ -114,17 +120,7 @@ BY_CATEGORY_SCHEMA = T.StructType(
         T.StructField("last_updated_at", T.TimestampType(), False),
     ]
 )
-SLICE_CHANGES_SCHEMA = T.StructType(
-    [
-        T.StructField("table_name", T.StringType(), False),
-        T.StructField("ds", T.DateType(), False),  # the run
-        T.StructField("changed_ds", T.DateType(), False),  # an older slice the run took rows out of
-        T.StructField("rows_out", T.LongType(), False),
-        T.StructField("recorded_at", T.TimestampType(), False),
-    ]
-)
 
-RECORD, DUPLICATE, REJECT = "record", "duplicate", "reject"
 UPSERT, DELETE = "upsert", "delete"
 
 
@@ -339,35 +335,6 @@ def by_category(master: DataFrame, ds: str) -> DataFrame:
 # --- reconciliation ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Reconciliation:
-    """How the raw rows of a slice were accounted for."""
-
-    raw: int
-    accepted: int
-    duplicates: int
-    rejects: int
-
-    @property
-    def reject_ratio(self) -> float:
-        return self.rejects / self.raw if self.raw else 0.0
-
-    def check(self) -> None:
-        """Fail unless raw = accepted + duplicates + rejects."""
-        total = self.accepted + self.duplicates + self.rejects
-        if total != self.raw:
-            raise AssertionError(f"rows lost in bronze: raw {self.raw} != {total} accounted for ({self})")
-
-    @classmethod
-    def of(cls, classified: DataFrame, raw_count: int) -> Reconciliation:
-        counts = {row["kind"]: row["n"] for row in classified.groupBy("kind").agg(F.count("*").alias("n")).collect()}
-        return cls(raw_count, counts.get(RECORD, 0), counts.get(DUPLICATE, 0), counts.get(REJECT, 0))
-
-
-class RejectRatioExceeded(RuntimeError):
-    """Too many refused rows for the slice to be published."""
-
-
 class LandingMismatch(RuntimeError):
     """Raw holds a different number of rows for a file than its Parquet footer declares."""
 
@@ -443,33 +410,20 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliati
         history = spark.table(qualified(BRONZE)).where(F.col("ds") < F.lit(ds).cast("date"))
     classified = classify(raw, history).persist()
     try:
-        recon = Reconciliation.of(classified, raw_count)
-        recon.check()
-        log.info("bronze.products ds=%s reconciliation: %s (reject ratio %.4f)", ds, recon, recon.reject_ratio)
-        replace_slice(rejected(classified), REJECTS, REJECTS_SCHEMA, ds)
-        refused = recon.reject_ratio > max_reject_ratio
-        ops.publish_run(
-            spark,
-            DOMAIN,
-            ds,
-            raw=recon.raw,
-            accepted=recon.accepted,
-            duplicates=recon.duplicates,
-            rejects=recon.rejects,
-            status="rejected" if refused else "published",
+        return publish_slice(
+            classified,
+            raw_count,
+            domain=DOMAIN,
+            ds=ds,
+            accepted=accepted(classified),
+            rejected=rejected(classified),
+            bronze=Target(BRONZE, BRONZE_SCHEMA),
+            rejects=Target(REJECTS, REJECTS_SCHEMA),
+            max_reject_ratio=max_reject_ratio,
+            unit="rows",
         )
-        if refused:
-            raise RejectRatioExceeded(
-                f"{recon.rejects} of {recon.raw} rows rejected ({recon.reject_ratio:.2%}) "
-                f"> max_reject_ratio {max_reject_ratio:.2%}; see {REJECTS} ds={ds}"
-            )
-        replace_slice(accepted(classified), BRONZE, BRONZE_SCHEMA, ds)
     finally:
         classified.unpersist()
-    written = (read_slice(spark, BRONZE, ds).count(), read_slice(spark, REJECTS, ds).count())
-    if written != (recon.accepted, recon.rejects):
-        raise AssertionError(f"written (accepted, rejects) {written} != classified {(recon.accepted, recon.rejects)}")
-    return recon
 
 
 def _exists(spark, table: str) -> bool:

@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse_jobs import ops
+from lakehouse_jobs.bronze import RejectRatioExceeded
 from lakehouse_jobs.iceberg import ensure_table, read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.session import ConfigError
@@ -413,10 +414,6 @@ class Reconciliation:
     def of(cls, table: str, classified: DataFrame, raw_count: int) -> Reconciliation:
         counts = {row["kind"]: row["n"] for row in classified.groupBy("kind").agg(F.count("*").alias("n")).collect()}
         return cls(table, raw_count, counts.get(RECORD, 0), counts.get(DUPLICATE, 0), counts.get(REJECT, 0))
-
-
-class RejectRatioExceeded(RuntimeError):
-    """Too many refused rows for the slice to be published."""
 
 
 # --- source --------------------------------------------------------------------------------------

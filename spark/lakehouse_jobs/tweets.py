@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse_jobs import ops
+from lakehouse_jobs.bronze import (
+    DUPLICATE,
+    RECORD,
+    REJECT,
+    Reconciliation,
+    Target,
+    publish_slice,
+)
+from lakehouse_jobs.bronze import HEADER as HEADER_LINE
 from lakehouse_jobs.iceberg import read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.lines import read_numbered_lines
@@ -81,7 +89,6 @@ BY_LANGUAGE_SCHEMA = T.StructType(
 )
 
 # Kinds of raw line after classification.
-HEADER_LINE, RECORD, DUPLICATE, REJECT = "header", "record", "duplicate", "reject"
 UNKNOWN_LANGUAGE = "und"  # Twitter's own code for "undetermined"
 
 
@@ -181,47 +188,6 @@ def by_language(bronze: DataFrame) -> DataFrame:
 # --- reconciliation ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Reconciliation:
-    """How the raw lines of a slice were accounted for."""
-
-    raw: int
-    headers: int
-    accepted: int
-    duplicates: int
-    rejects: int
-
-    @property
-    def records(self) -> int:
-        """Raw lines that are data (everything but the file headers)."""
-        return self.raw - self.headers
-
-    @property
-    def reject_ratio(self) -> float:
-        return self.rejects / self.records if self.records else 0.0
-
-    def check(self) -> None:
-        """Fail unless raw = headers + accepted + duplicates + rejects."""
-        total = self.headers + self.accepted + self.duplicates + self.rejects
-        if total != self.raw:
-            raise AssertionError(f"lines lost in bronze: raw {self.raw} != {total} accounted for ({self})")
-
-    @classmethod
-    def of(cls, classified: DataFrame, raw_count: int) -> Reconciliation:
-        counts = {row["kind"]: row["n"] for row in classified.groupBy("kind").agg(F.count("*").alias("n")).collect()}
-        return cls(
-            raw=raw_count,
-            headers=counts.get(HEADER_LINE, 0),
-            accepted=counts.get(RECORD, 0),
-            duplicates=counts.get(DUPLICATE, 0),
-            rejects=counts.get(REJECT, 0),
-        )
-
-
-class RejectRatioExceeded(RuntimeError):
-    """Too many refused lines for the slice to be published."""
-
-
 # --- jobs ------------------------------------------------------------------------------------------
 
 
@@ -253,33 +219,20 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.05) -> Reconciliat
     raw_count = raw.count()
     classified = classify(raw).persist()
     try:
-        recon = Reconciliation.of(classified, raw_count)
-        recon.check()
-        log.info("bronze.tweets ds=%s reconciliation: %s (reject ratio %.4f)", ds, recon, recon.reject_ratio)
-        replace_slice(rejected(classified), REJECTS, REJECTS_SCHEMA, ds)
-        refused = recon.reject_ratio > max_reject_ratio
-        ops.publish_run(
-            spark,
-            DOMAIN,
-            ds,
-            raw=recon.records,
-            accepted=recon.accepted,
-            duplicates=recon.duplicates,
-            rejects=recon.rejects,
-            status="rejected" if refused else "published",
+        return publish_slice(
+            classified,
+            raw_count,
+            domain=DOMAIN,
+            ds=ds,
+            accepted=accepted(classified),
+            rejected=rejected(classified),
+            bronze=Target(BRONZE, BRONZE_SCHEMA),
+            rejects=Target(REJECTS, REJECTS_SCHEMA),
+            max_reject_ratio=max_reject_ratio,
+            unit="lines",
         )
-        if refused:
-            raise RejectRatioExceeded(
-                f"{recon.rejects} of {recon.records} lines rejected ({recon.reject_ratio:.2%}) "
-                f"> max_reject_ratio {max_reject_ratio:.2%}; see {REJECTS} ds={ds}"
-            )
-        replace_slice(accepted(classified), BRONZE, BRONZE_SCHEMA, ds)
     finally:
         classified.unpersist()
-    written = (read_slice(spark, BRONZE, ds).count(), read_slice(spark, REJECTS, ds).count())
-    if written != (recon.accepted, recon.rejects):
-        raise AssertionError(f"written (accepted, rejects) {written} != classified {(recon.accepted, recon.rejects)}")
-    return recon
 
 
 def run_gold(spark, ds: str) -> dict[str, int]:

@@ -21,9 +21,17 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse_jobs import ops
+from lakehouse_jobs.bronze import (
+    DUPLICATE,
+    RECORD,
+    REJECT,
+    Reconciliation,
+    Target,
+    publish_slice,
+)
 from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
 from lakehouse_jobs.job import Job
-from lakehouse_jobs.products import SLICE_CHANGES, SLICE_CHANGES_SCHEMA, Reconciliation, RejectRatioExceeded
+from lakehouse_jobs.ops import SLICE_CHANGES, SLICE_CHANGES_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +142,6 @@ _PARSE = {"columnNameOfCorruptRecord": "_corrupt", "mode": "PERMISSIVE"}
 # A secret key with its value (a string, a scalar, or a flat object/array), for texts that could not be parsed.
 _SECRET_VALUE = r'"(?:' + "|".join(SECRET_FIELDS) + r')"\s*:\s*(?:"(?:[^"\\]|\\.)*"|\{[^{}]*\}|\[[^\[\]]*\]|[^,}\]\s]*)'
 
-RECORD, DUPLICATE, REJECT = "record", "duplicate", "reject"
 UPSERT, DELETE = "upsert", "delete"
 
 
@@ -467,33 +474,20 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliati
     raw_count = raw.count()
     classified = classify(raw).persist()
     try:
-        recon = Reconciliation.of(classified, raw_count)
-        recon.check()
-        log.info("bronze.users ds=%s reconciliation: %s (reject ratio %.4f)", ds, recon, recon.reject_ratio)
-        replace_slice(rejected(classified), REJECTS, REJECTS_SCHEMA, ds)
-        refused = recon.reject_ratio > max_reject_ratio
-        ops.publish_run(
-            spark,
-            DOMAIN,
-            ds,
-            raw=recon.raw,
-            accepted=recon.accepted,
-            duplicates=recon.duplicates,
-            rejects=recon.rejects,
-            status="rejected" if refused else "published",
+        return publish_slice(
+            classified,
+            raw_count,
+            domain=DOMAIN,
+            ds=ds,
+            accepted=accepted(classified),
+            rejected=rejected(classified),
+            bronze=Target(BRONZE, BRONZE_SCHEMA),
+            rejects=Target(REJECTS, REJECTS_SCHEMA),
+            max_reject_ratio=max_reject_ratio,
+            unit="users",
         )
-        if refused:
-            raise RejectRatioExceeded(
-                f"{recon.rejects} of {recon.raw} users rejected ({recon.reject_ratio:.2%}) "
-                f"> max_reject_ratio {max_reject_ratio:.2%}; see {REJECTS} ds={ds}"
-            )
-        replace_slice(accepted(classified), BRONZE, BRONZE_SCHEMA, ds)
     finally:
         classified.unpersist()
-    written = (read_slice(spark, BRONZE, ds).count(), read_slice(spark, REJECTS, ds).count())
-    if written != (recon.accepted, recon.rejects):
-        raise AssertionError(f"written (accepted, rejects) {written} != classified {(recon.accepted, recon.rejects)}")
-    return recon
 
 
 def merge_users(changes: DataFrame) -> None:

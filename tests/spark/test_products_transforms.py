@@ -219,7 +219,7 @@ def test_reconciliation_accounts_for_every_raw_row(spark):
     assert recon == Reconciliation(raw=3, accepted=1, duplicates=1, rejects=1)
     recon.check()
     assert recon.reject_ratio == pytest.approx(1 / 3)
-    with pytest.raises(AssertionError, match="rows lost"):
+    with pytest.raises(AssertionError, match="records lost"):
         Reconciliation(raw=4, accepted=1, duplicates=1, rejects=1).check()
 
 

@@ -365,7 +365,7 @@ def test_reconciliation_fails_when_lines_are_lost():
     recon = Reconciliation(raw=10, headers=1, accepted=6, duplicates=1, rejects=2)
     recon.check()
     assert recon.records == 9 and recon.reject_ratio == pytest.approx(2 / 9)
-    with pytest.raises(AssertionError, match="lines lost"):
+    with pytest.raises(AssertionError, match="records lost"):
         Reconciliation(raw=10, headers=1, accepted=6, duplicates=1, rejects=1).check()
 
 

@@ -165,5 +165,5 @@ def test_reconciliation_accounts_for_every_line():
     ok.check()
     assert ok.records == 9
     assert ok.reject_ratio == pytest.approx(1 / 9)
-    with pytest.raises(AssertionError, match="lines lost"):
+    with pytest.raises(AssertionError, match="records lost"):
         Reconciliation(raw=10, headers=1, accepted=6, duplicates=1, rejects=1).check()

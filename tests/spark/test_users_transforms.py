@@ -677,7 +677,7 @@ def test_running_every_job_again_changes_nothing(spark, pipeline):
 
 def test_reject_ratio_gate(spark, pipeline):
     from lakehouse_jobs import users
-    from lakehouse_jobs.products import RejectRatioExceeded
+    from lakehouse_jobs.bronze import RejectRatioExceeded
 
     with pytest.raises(RejectRatioExceeded, match=r"users rejected .* > max_reject_ratio 0\.00%"):
         users.run_bronze(spark, D1, max_reject_ratio=0.0)
