@@ -33,7 +33,7 @@ from include.spark_task import SparkJobOperator
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=2)},
     params={
         "landing_prefix": Param("trips/", type="string", description="key prefix of the trip files in landing"),
-        "max_reject_ratio": Param(0.2, type="number", minimum=0, maximum=1, description="fail bronze above this"),
+        "max_reject_ratio": Param(0.1, type="number", minimum=0, maximum=1, description="fail bronze above this"),
     },
 )
 def trips():
