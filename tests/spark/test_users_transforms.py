@@ -512,12 +512,10 @@ def rows(spark, table: str, ds: str | None = None, drop: tuple = ("_loaded_at", 
     return sorted(({k: v for k, v in r.asDict().items() if k not in drop} for r in df.collect()), key=repr)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _leave_no_users_data(spark, s3):
-    """The catalog and S3 are shared by the test session: remove what this module wrote to them."""
+def _remove_users_data(spark, s3) -> None:
+    """Drop the users tables and remove the users rows of the shared ops/gold tables and the landed pages."""
     from lakehouse_jobs.iceberg import qualified
 
-    yield
     for table in ("raw.users", "bronze.users", "bronze.users_rejects", "gold.users", "gold.user_statistics"):
         spark.sql(f"DROP TABLE IF EXISTS {qualified(table)}")
     shared = {"ops.extractions": "domain = 'users'", "gold.pipeline_runs": "domain = 'users'"}
@@ -528,6 +526,15 @@ def _leave_no_users_data(spark, s3):
     listing = s3.list_objects_v2(Bucket="landing", Prefix="users/").get("Contents", [])
     for item in listing:
         s3.delete_object(Bucket="landing", Key=item["Key"])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_users_data_around(spark, s3):
+    """The catalog and S3 are shared by the test session (the users DAG's end-to-end run uses the same days):
+    start from no users data, and leave none behind."""
+    _remove_users_data(spark, s3)
+    yield
+    _remove_users_data(spark, s3)
 
 
 @pytest.fixture(scope="module")
