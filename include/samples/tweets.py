@@ -103,7 +103,8 @@ class TweetsOptions:
         start: First UTC day of regular rows.
         days: Number of days covered by regular rows.
         bad_ratio: Share of lines that bronze must reject.
-        duplicate_ratio: Share of lines that repeat an earlier tweet id.
+        duplicate_ratio: Share of lines that repeat an earlier tweet id; a quarter of them repeat the id of an
+            earlier garbled line, so they are the first valid occurrence of it.
         edge_ratio: Share of lines stamped exactly at day, month or year boundaries.
         batch_lines: Lines built in memory before each write.
     """
@@ -239,7 +240,14 @@ class _Generator:
         for pos in edges:
             rows[pos] = self._edge_row()
         # Duplicates copy rows already written, so they are filled in file order after the regular and edge rows.
+        # Every fourth is instead the re-delivery of a line that is garbled earlier in the file: its first *valid*
+        # occurrence, which a pipeline must accept although its id was seen on a rejected line.
         for pos in dups:
+            garbled = [b for b in bad if b < pos]
+            if self.dup_count % 4 == 3 and garbled:
+                self.dup_count += 1
+                rows[pos] = rows[self.rnd.choice(garbled)]
+                continue
             source = self._pick_source(rows, pos, taken)
             if source is not None:
                 rows[pos] = self._duplicate(source)

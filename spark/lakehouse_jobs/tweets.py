@@ -112,7 +112,7 @@ def classify(raw: DataFrame) -> DataFrame:
     Adds the typed columns, ``kind`` (header, record, duplicate, reject) and ``reason`` (for rejects).
     The header is expected once, as line 1 of a file; anywhere else it is a rejected ``repeated_header``.
     Among valid lines, the first occurrence of a ``tweet_id`` (by file, then line) is the record; the others
-    are duplicates.
+    are duplicates. Rejected lines never count as an occurrence, wherever they stand.
     """
     parts = F.split(F.col("line"), "\t", -1)
     fields = raw.select(
@@ -141,8 +141,11 @@ def classify(raw: DataFrame) -> DataFrame:
         F.when(F.col("_country_code") != "", F.upper("_country_code")).alias("country_code"),
         reason.alias("reason"),
     )
-    first_seen = Window.partitionBy("tweet_id").orderBy("_source_file", "_line_number")
-    occurrence = F.when(is_header | F.col("reason").isNotNull(), F.lit(None)).otherwise(F.row_number().over(first_seen))
+    # Validity is part of the partition: a duplicate repeats an earlier *accepted* line, so a rejected line sharing
+    # the id (a bad timestamp, a missing column) must not take the first place from a valid one.
+    valid = ~is_header & F.col("reason").isNull()
+    first_seen = Window.partitionBy("tweet_id", valid).orderBy("_source_file", "_line_number")
+    occurrence = F.when(valid, F.row_number().over(first_seen))
     return parsed.withColumn(
         "kind",
         F.when(is_header, HEADER_LINE)

@@ -104,6 +104,30 @@ def test_first_occurrence_wins_across_files(spark):
     ]
 
 
+
+def test_a_rejected_line_never_shadows_a_later_valid_one(spark):
+    """A duplicate repeats an earlier *accepted* line: ids first seen on malformed lines stay records."""
+    from lakehouse_jobs.tweets import accepted, classify
+
+    lines = [
+        HEADER,  # 1
+        "7\t2020-03-28\t25:00:00\ten\t",  # 2 id 7, bad timestamp: a reject
+        "8\t2020-03-28\t10:00:00\ten",  # 3 id 8, four columns: a reject
+        "7\t2020-03-28\t10:00:00\ten\t",  # 4 the first *valid* id 7: the record
+        "8\t2020-03-28\t11:00:00\tfr\t",  # 5 the first valid id 8: the record
+        "7\t2020-03-28\t12:00:00\tde\t",  # 6 a repeat of the accepted line 4: a duplicate
+    ]
+    classified = classify(raw_rows(spark, lines))
+    assert kinds(classified) == [
+        (1, "header", None),
+        (2, "reject", "bad_timestamp"),
+        (3, "reject", "wrong_column_count"),
+        (4, "record", None),
+        (5, "record", None),
+        (6, "duplicate", None),
+    ]
+    assert sorted((r["tweet_id"], r["lang"]) for r in accepted(classified).collect()) == [(7, "en"), (8, "fr")]
+
 def bronze_rows(spark, rows: list[tuple[int, str, str | None]]):
     from lakehouse_jobs.tweets import BRONZE_SCHEMA
 

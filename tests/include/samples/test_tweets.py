@@ -135,6 +135,21 @@ def test_duplicates_exact_and_conflicting(sample: list[str]):
     assert 0.01 * LINES <= exact + conflicting <= 0.03 * LINES
 
 
+def test_some_valid_lines_re_deliver_an_id_first_seen_on_a_rejected_line(sample: list[str]):
+    """The ordering trap for de-duplication: the first valid occurrence comes after a rejected one."""
+    rejected_ids: set[str] = set()
+    accepted_ids: set[str] = set()
+    re_delivered = 0
+    for line in sample[1:]:
+        tweet_id = line.split("\t")[0]
+        if classify(line) != "ok":
+            rejected_ids.add(tweet_id)
+        elif tweet_id not in accepted_ids:
+            re_delivered += tweet_id in rejected_ids
+            accepted_ids.add(tweet_id)
+    assert re_delivered > 0
+
+
 def test_ids_carry_their_timestamp(sample: list[str]):
     # Snowflake ids: milliseconds since the Twitter epoch above bit 22; the row's second must match.
     for line in sample[1:]:
