@@ -104,7 +104,6 @@ def test_first_occurrence_wins_across_files(spark):
     ]
 
 
-
 def test_a_rejected_line_never_shadows_a_later_valid_one(spark):
     """A duplicate repeats an earlier *accepted* line: ids first seen on malformed lines stay records."""
     from lakehouse_jobs.tweets import accepted, classify
@@ -127,6 +126,7 @@ def test_a_rejected_line_never_shadows_a_later_valid_one(spark):
         (6, "duplicate", None),
     ]
     assert sorted((r["tweet_id"], r["lang"]) for r in accepted(classified).collect()) == [(7, "en"), (8, "fr")]
+
 
 def bronze_rows(spark, rows: list[tuple[int, str, str | None]]):
     from lakehouse_jobs.tweets import BRONZE_SCHEMA
