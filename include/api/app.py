@@ -19,7 +19,7 @@ from include.api import problems
 from include.api.auth import HEADER, require_api_key
 from include.api.config import Settings
 from include.api.datasets import REGISTRY, Dataset
-from include.api.db import Database, DatabaseUnavailable, StatementTimeout, TableMissing
+from include.api.db import Database, DatabaseUnavailable, MemoryQuotaExceeded, StatementTimeout, TableMissing
 from include.api.middleware import RequestContext, configure_logging
 from include.api.questions import trips_router
 from include.api.routes import catalogue_router, dataset_router, health_router, no_repeated_query
@@ -53,6 +53,16 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def _database_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MemoryQuotaExceeded)
+    async def over_quota(request: Request, error: MemoryQuotaExceeded) -> Response:
+        problems.log.warning("query over the database memory quota: %s", error)
+        return problems.problem_response(
+            request, 503, "Database busy",
+            "The query needed more memory than the database allows a query (TiDB error 8175); retry later, "
+            "or narrow the request (a smaller range or page).",
+            kind="database-memory-quota", headers={"Retry-After": "30"},
+        )  # fmt: skip
+
     @app.exception_handler(DatabaseUnavailable)
     async def unavailable(request: Request, error: DatabaseUnavailable) -> Response:
         problems.log.warning("database unavailable: %s", error)

@@ -34,6 +34,16 @@ DISCONNECTED = frozenset({0, 2006, 2013, 2055})
 # max_execution_time, and an interrupted query.
 STATEMENT_TIMEOUT = frozenset({1969, 3024, 1317})
 NO_SUCH_TABLE = 1146
+# TiDB's memory quota for a query (tidb_mem_quota_query) was exceeded: the server is busy, not broken (503).
+MEMORY_QUOTA_EXCEEDED = 8175
+# TiDB's session defaults, as the loader sets them (``include.serving.tidb.SESSION_DEFAULTS``; a test checks they
+# agree; repeated so the API image needs no pyarrow): on MariaDB, the stand-in, SQL that only MariaDB's defaults
+# accept fails as it would on TiDB.
+TIDB_SQL_MODE = (
+    "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+    "NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION"
+)
+TIDB_COLLATION = "utf8mb4_bin"
 # Dates and timestamps come back as the server's ISO text instead of Python objects: the API only re-emits them as
 # ISO strings, and PyMySQL's parsing of them was 45% of the client CPU of a 100-row page (measured).
 CONVERSIONS = {kind: convert for kind, convert in conversions.items() if kind not in
@@ -42,6 +52,10 @@ CONVERSIONS = {kind: convert for kind, convert in conversions.items() if kind no
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached, or no pooled connection was free in time (the API answers 503)."""
+
+
+class MemoryQuotaExceeded(DatabaseUnavailable):
+    """TiDB stopped the query at its memory quota (8175): busy, not down; the API answers 503 saying so."""
 
 
 class StatementTimeout(RuntimeError):
@@ -84,6 +98,8 @@ class Database:
             password=s.db_password,
             database=s.db_name,
             charset="utf8mb4",
+            collation=TIDB_COLLATION,
+            sql_mode=TIDB_SQL_MODE,
             autocommit=True,
             conv=CONVERSIONS,
             connect_timeout=s.connect_timeout_s,
@@ -106,6 +122,7 @@ class Database:
 
         Raises:
             DatabaseUnavailable: no connection could be had, or the database went away.
+            MemoryQuotaExceeded: TiDB cancelled the query at its memory quota (a ``DatabaseUnavailable``).
             StatementTimeout: the server stopped a statement at the timeout.
             TableMissing: a table does not exist.
         """
@@ -123,6 +140,9 @@ class Database:
                 code = error.args[0] if error.args else None
                 if code in STATEMENT_TIMEOUT:
                     raise StatementTimeout(str(error)) from error
+                if code == MEMORY_QUOTA_EXCEEDED:
+                    # The connection is fine (TiDB cancelled the statement only): it goes back to the pool.
+                    raise MemoryQuotaExceeded(str(error)) from error
                 conn.invalidate()
                 if code in DISCONNECTED and attempt == 1:
                     log.warning("stale database connection (%s), retrying on a new one", error)

@@ -9,29 +9,45 @@ therefore versioned:
 - ``lakehouse._lakehouse_loads`` (the load-log) holds, per (table_name, ds), the ``load_id`` being served;
 - ``lakehouse.<table>`` is a view joining the two: readers see exactly the rows of each slice's current load.
 
-A load stages its rows under a new ``load_id`` (``LOAD DATA LOCAL INFILE`` of CSV chunks of at most 10,000 rows,
-one autocommitted transaction each: it measured faster than multi-row INSERTs), then flips the slice's
-``load_id`` in one single-row transaction, then deletes the superseded rows 10,000 at a time. The flip is the
-swap: before it readers see the old slice, after it the new one, whatever the slice's size. A failure before the
-flip leaves the old slice served (the new rows are removed, or by the next load). A delete+insert in one
-transaction below a size threshold would need a second code path for big slices anyway, with the same guarantee.
+A load stages its rows under a new ``load_id`` (``LOAD DATA LOCAL INFILE`` of CSV chunks of at most 10,000 rows
+and at most ``MAX_TXN_BYTES`` counting the index entries they write, one autocommitted transaction each: it measured
+faster than multi-row INSERTs, and TiDB refuses a transaction past ``txn-total-size-limit``, 100 MB by default, index
+entries included), then flips the slice's ``load_id`` in one single-row transaction, then deletes the superseded
+rows a key range at a time. The flip is the swap: before it readers see the old slice, after it the new one,
+whatever the slice's size. A failure before the flip leaves the old slice served (the new rows are removed, or by
+the next load). A delete+insert in one transaction below a size threshold would need a second code path for big
+slices anyway, with the same guarantee.
 
-The same SQL runs on MariaDB (the stand-in for TiDB in tests). Statements failing with TiDB's retryable errors
-(write conflicts, schema changes, deadlocks, lock wait timeouts) are retried with bounded, jittered backoff.
-``LOAD DATA LOCAL`` needs ``local_infile`` on the client (``connect`` sets it); MariaDB and TiDB allow it by
-default on the server side.
+Old versions are deleted by a moving lower bound on the primary key ``(ds, _load_id, _row)``: each batch is one key
+range ``_row`` in ``[r, r + 10,000)`` of one old load, and the next batch starts its search at the end of the last
+one. A ``DELETE ... LIMIT`` loop would instead scan from the slice's start every time, and in TiDB the rows already
+deleted stay in that range as MVCC tombstones until GC runs, so each batch would read every earlier batch again.
+
+The same SQL runs on MariaDB (the stand-in for TiDB in tests), with TiDB's ``sql_mode`` and collation set on every
+connection (``SESSION_DEFAULTS``); where the two servers need different SQL (``ANALYZE``), names ending in
+``_MARIADB`` hold the MariaDB form, chosen by the server's version string. Statements failing with TiDB's retryable
+errors (write conflicts, schema changes, PD/TiKV timeouts, unavailable regions, deadlocks, lock wait timeouts) are
+retried with bounded, jittered backoff. ``LOAD DATA LOCAL`` needs ``local_infile`` on the client (``connect`` sets
+it); MariaDB and TiDB allow it by default on the server side. The servers differ on bad data: MariaDB (like MySQL)
+treats ``LOCAL`` as ``IGNORE``, turning conversion errors and duplicate keys into warnings and skipping or truncating
+the row, so the loader fails a chunk with any warning; TiDB raises an error instead (strict ``sql_mode``, duplicate
+keys), which fails the statement. Either way the chunk fails and the load is discarded.
 
 A table can get secondary indexes of its own (``indexes``, e.g. for the trips' bounding-box queries): created with
 the rows table, or added one ``ALTER TABLE`` each (TiDB's online DDL) when the table exists without them. Each ends
 with ``(ds, _load_id)``, the columns the view joins the load-log on, so a query through the view whose columns the
-index holds reads the index alone, whether or not TiDB clusters the rows on the primary key. After a load of such a
-table the loader runs ``ANALYZE TABLE``, so the optimizer knows the slices are big enough for the indexes to pay.
+index holds reads the index alone, whether or not TiDB clusters the rows on the primary key. The optimizer needs
+statistics to know the slices are big enough for those indexes to pay: after a load that grew the table's served
+rows past the next step of ``ANALYZE_GROWTH`` (and after its first load), the loader analyzes those indexes only
+(TiDB's ``ANALYZE TABLE t INDEX ...``; TiDB's docs warn a full ``ANALYZE TABLE`` runs far longer than MySQL's, and it
+would grow with every slice). Between steps TiDB's auto-analyze keeps the statistics current.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import random
 import re
@@ -67,9 +83,27 @@ ROW = "_row"
 ROWS_SUFFIX = "__rows"
 # TiDB's advice for batched DML, and the issue's limit: at most this many rows a transaction.
 MAX_TXN_ROWS = 10_000
-# 8002 SELECT FOR UPDATE conflict, 8022 transaction retry failed, 8028 schema changed during the transaction,
-# 9007 write conflict, 1213 deadlock, 1205 lock wait timeout: the statement rolled back and can run again.
-RETRYABLE = frozenset({8002, 8022, 8028, 9007, 1213, 1205})
+# A chunk's bytes times the entries each row writes (the row, the slice_keys index, each secondary index) stay under
+# this: TiDB's txn-total-size-limit is 100 MB by default and counts index entries; the headroom covers the
+# key-value encoding, which is larger than Arrow's in-memory size the estimate starts from.
+MAX_TXN_BYTES = 64 * 1024 * 1024
+# Analyze the indexes again when the served rows grew by this fraction since the last step (see _should_analyze).
+ANALYZE_GROWTH = 0.2
+# TiDB's session defaults (docs.pingcap.com/tidb/stable/sql-mode, v8.5): its default sql_mode and the utf8mb4
+# collation it uses. MariaDB's own defaults accept SQL TiDB refuses (a non-aggregated column outside GROUP BY, a zero
+# date), and PyMySQL's `SET NAMES utf8mb4` gives utf8mb4_general_ci there, which compares strings case-insensitively
+# where TiDB does not; every connection the loader, the API and the tests open sets both, so such SQL fails here too.
+TIDB_SQL_MODE = (
+    "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+    "NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION"
+)
+TIDB_COLLATION = "utf8mb4_bin"
+# PyMySQL applies these on connect and again on every reconnect.
+SESSION_DEFAULTS = {"charset": "utf8mb4", "collation": TIDB_COLLATION, "sql_mode": TIDB_SQL_MODE}
+# Statement rolled back, safe to run again: 8002 SELECT FOR UPDATE conflict, 8005 write conflict (optimistic
+# transactions), 8022 transaction retry failed, 8028 schema changed during the transaction, 9001 PD server timeout,
+# 9002 TiKV server timeout, 9005 region unavailable, 9007 write conflict, 1213 deadlock, 1205 lock wait timeout.
+RETRYABLE = frozenset({8002, 8005, 8022, 8028, 9001, 9002, 9005, 9007, 1213, 1205})
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,56}$")
 _CSV = pacsv.WriteOptions(include_header=False, null_string="NULL")
 # ENCLOSED BY makes an unquoted NULL a NULL and a quoted "NULL" a string; ESCAPED BY '' reads backslashes as data.
@@ -94,7 +128,8 @@ def connect(conn_id: str = DEFAULT_CONN_ID) -> Any:
             default database.
 
     Returns:
-        An open ``pymysql`` connection in autocommit mode with ``LOAD DATA LOCAL`` enabled.
+        An open ``pymysql`` connection in autocommit mode with ``LOAD DATA LOCAL`` enabled and TiDB's session
+        defaults (``SESSION_DEFAULTS``: its ``sql_mode`` and the ``utf8mb4_bin`` collation).
     """
     import pymysql
     from airflow.sdk import BaseHook
@@ -106,9 +141,9 @@ def connect(conn_id: str = DEFAULT_CONN_ID) -> Any:
         user=conn.login or "root",
         password=conn.password or "",
         database=conn.schema or None,
-        charset="utf8mb4",
         autocommit=True,
         local_infile=True,
+        **SESSION_DEFAULTS,
     )
 
 
@@ -285,12 +320,21 @@ def _view_sql(db: str, table: str, columns: list[str]) -> str:
     )
 
 
-def _chunks(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
-    """At most ``size`` rows a chunk, numbered in the ``_row`` column."""
+def _rows_per_chunk(batch: pa.RecordBatch, size: int, entries_per_row: int) -> int:
+    """At most ``size`` rows, fewer when the rows are wide enough to pass ``MAX_TXN_BYTES`` with their index entries."""
+    if not batch.num_rows:
+        return size
+    row_bytes = max(1.0, batch.nbytes / batch.num_rows) * entries_per_row
+    return max(1, min(size, int(MAX_TXN_BYTES // row_bytes)))
+
+
+def _chunks(batches: Iterable[pa.RecordBatch], size: int, entries_per_row: int = 1) -> Iterator[pa.RecordBatch]:
+    """At most ``size`` rows (and ``MAX_TXN_BYTES``, see ``_rows_per_chunk``) a chunk, numbered in ``_row``."""
     number = 0
     for batch in batches:
-        for offset in range(0, batch.num_rows, size):
-            chunk = batch.slice(offset, size)
+        step = _rows_per_chunk(batch, size, entries_per_row)
+        for offset in range(0, batch.num_rows, step):
+            chunk = batch.slice(offset, step)
             rows = pa.array(range(number, number + chunk.num_rows), pa.int64())
             number += chunk.num_rows
             yield chunk.append_column(ROW, rows)
@@ -309,7 +353,11 @@ def _csv_writer(directory: str, names: list[str]) -> Callable[[pa.RecordBatch], 
 
 
 def _load_file(conn: Any, sql: str, path: str, rows: int, loaded_at: dt.datetime, load_id: int) -> None:
-    """One chunk, one autocommitted statement; LOCAL turns data errors into warnings, so warnings fail it."""
+    """One chunk, one autocommitted statement.
+
+    MariaDB turns data errors and duplicate keys of a LOCAL load into warnings (the row is skipped or truncated), so
+    any warning fails the chunk here; TiDB raises the error itself, which fails the statement the same way.
+    """
 
     def run() -> None:
         with conn.cursor() as cur:
@@ -322,7 +370,15 @@ def _load_file(conn: Any, sql: str, path: str, rows: int, loaded_at: dt.datetime
     with_retries(run, conn)
 
 
-def _stage(conn: Any, db: str, table: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch], load_id: int) -> int:
+def _stage(
+    conn: Any,
+    db: str,
+    table: str,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    load_id: int,
+    entries_per_row: int = 1,
+) -> int:
     sql = _LOAD.format(
         table=f"{ident(db)}.{ident(table + ROWS_SUFFIX)}",
         columns=", ".join(ident(name) for name in (*schema.names, ROW)),
@@ -333,7 +389,7 @@ def _stage(conn: Any, db: str, table: str, schema: pa.Schema, batches: Iterable[
     total = 0
     with (
         tempfile.TemporaryDirectory(prefix="lakehouse-tidb-") as directory,
-        Prefetch(_chunks(batches, MAX_TXN_ROWS), _csv_writer(directory, schema.names)) as files,
+        Prefetch(_chunks(batches, MAX_TXN_ROWS, entries_per_row), _csv_writer(directory, schema.names)) as files,
     ):
         for path, rows in files:
             _load_file(conn, sql, path, rows, loaded_at, load_id)
@@ -369,25 +425,104 @@ def _flip(conn: Any, db: str, result: LoadResult, load_id: int) -> None:
     with_retries(run, conn)
 
 
-def _delete_rows(conn: Any, db: str, table: str, ds: dt.date, condition: str, load_id: int) -> None:
-    """Delete rows of the slice matching ``_load_id <condition> load_id``, a bounded transaction at a time."""
-    sql = (
-        f"DELETE FROM {ident(db)}.{ident(table + ROWS_SUFFIX)} WHERE {ident(DS)} = %s"
-        f" AND {ident(LOAD_ID)} {condition} %s LIMIT {MAX_TXN_ROWS}"
+def _next_key(conn: Any, rows_table: str, ds: dt.date, condition: str, load_id: int, after: tuple[int, int] | None):
+    """The first ``(_load_id, _row)`` of the slice's rows with ``_load_id <condition> load_id`` at or past ``after``.
+
+    Two range reads on the primary key, each starting at the bound, so rows deleted before it are never read.
+    """
+    if after is not None:
+        found = _fetchall(
+            conn,
+            f"SELECT {ident(ROW)} FROM {rows_table} WHERE {ident(DS)} = %s AND {ident(LOAD_ID)} = %s"
+            f" AND {ident(ROW)} >= %s ORDER BY {ident(ROW)} LIMIT 1",
+            (ds, after[0], after[1]),
+        )
+        if found:
+            return after[0], found[0][0]
+    if condition == "=":
+        if after is not None:
+            return None
+        lower, lower_op = load_id, ">="
+    else:
+        lower, lower_op = (after[0] if after is not None else None), ">"
+    bound = "" if lower is None else f" AND {ident(LOAD_ID)} {lower_op} %s"
+    found = _fetchall(
+        conn,
+        f"SELECT {ident(LOAD_ID)}, {ident(ROW)} FROM {rows_table} WHERE {ident(DS)} = %s"
+        f" AND {ident(LOAD_ID)} {condition} %s{bound} ORDER BY {ident(LOAD_ID)}, {ident(ROW)} LIMIT 1",
+        (ds, load_id) if lower is None else (ds, load_id, lower),
     )
-    while _execute(conn, sql, (ds, load_id)) == MAX_TXN_ROWS:
-        pass
+    return (found[0][0], found[0][1]) if found else None
 
 
-def _analyze(conn: Any, db: str, table: str) -> None:
-    """Refresh the rows table's statistics, so the optimizer weighs the extra indexes against the slices' size.
+def _delete_rows(conn: Any, db: str, table: str, ds: dt.date, condition: str, load_id: int) -> int:
+    """Delete rows of the slice matching ``_load_id <condition> load_id`` (``<`` or ``=``), by key ranges.
+
+    Each batch deletes ``_row`` in ``[r, r + MAX_TXN_ROWS)`` of one load, one autocommitted transaction; the next
+    batch looks for its first row from the end of the last one (a moving lower bound on the primary key), never
+    from the slice's start, where TiDB keeps the deleted rows as tombstones until GC.
+
+    Returns:
+        The rows deleted.
+    """
+    if condition not in ("<", "="):
+        raise ValueError(f"condition must be '<' or '=', not {condition!r}")
+    rows_table = f"{ident(db)}.{ident(table + ROWS_SUFFIX)}"
+    sql = (
+        f"DELETE FROM {rows_table} WHERE {ident(DS)} = %s AND {ident(LOAD_ID)} = %s"
+        f" AND {ident(ROW)} >= %s AND {ident(ROW)} < %s"
+    )
+    deleted = 0
+    after = None
+    while (key := _next_key(conn, rows_table, ds, condition, load_id, after)) is not None:
+        old_load, first = key
+        deleted += _execute(conn, sql, (ds, old_load, first, first + MAX_TXN_ROWS))
+        after = (old_load, first + MAX_TXN_ROWS)
+    return deleted
+
+
+def _growth_step(rows: int) -> int:
+    """The ``ANALYZE_GROWTH`` step of ``rows`` served rows: 0 for none, then one more each time they grow by it."""
+    return 0 if rows <= 0 else 1 + int(math.log(rows) / math.log1p(ANALYZE_GROWTH))
+
+
+def _should_analyze(rows_before: int, rows_after: int) -> bool:
+    """Whether a load took the table's served rows from ``rows_before`` to a higher growth step (or to its first).
+
+    Stateless: a table's statistics are refreshed each time its served rows grew by ``ANALYZE_GROWTH`` (20%), which
+    a daily slice triggers ever more rarely as the table grows, as TiDB's own auto-analyze does (at 50% modified).
+    """
+    return _growth_step(rows_after) > _growth_step(rows_before)
+
+
+def _served_rows(conn: Any, db: str, table: str) -> int:
+    """The table's rows as the load-log counts them: the sum over its served slices."""
+    found = _fetchall(
+        conn, f"SELECT COALESCE(SUM(`rows`), 0) FROM {ident(db)}.{ident(LOAD_LOG)} WHERE table_name = %s", (table,)
+    )
+    return int(found[0][0])
+
+
+# MariaDB has no ANALYZE of chosen indexes: InnoDB's plain ANALYZE samples a few pages per index, which is cheap.
+_ANALYZE_MARIADB = "ANALYZE TABLE {table}"
+_ANALYZE_INDEXES = "ANALYZE TABLE {table} INDEX {indexes}"
+
+
+def _analyze(conn: Any, db: str, table: str, indexes: Sequence[SecondaryIndex]) -> None:
+    """Refresh the statistics of the indexes the questions use, so the optimizer weighs them against the slices.
 
     Without it MariaDB keeps planning a read of every slice through the primary key (it saw the table empty), and
-    TiDB waits for its auto-analyze, which a table growing a slice a day triggers ever more rarely. The slice is
-    served already: a failure is logged, not raised.
+    TiDB waits for its auto-analyze. Only ``indexes`` are analyzed on TiDB, not the whole table. The slice is served
+    already: a failure is logged, not raised.
     """
+    rows_table = f"{ident(db)}.{ident(table + ROWS_SUFFIX)}"
     try:
-        _fetchall(conn, f"ANALYZE TABLE {ident(db)}.{ident(table + ROWS_SUFFIX)}")
+        version = str(_fetchall(conn, "SELECT VERSION()")[0][0])
+        if "MariaDB" in version:
+            sql = _ANALYZE_MARIADB.format(table=rows_table)
+        else:
+            sql = _ANALYZE_INDEXES.format(table=rows_table, indexes=", ".join(ident(index.name) for index in indexes))
+        _fetchall(conn, sql)
     except Exception:
         log.exception("could not analyze %s.%s", db, table + ROWS_SUFFIX)
 
@@ -452,8 +587,10 @@ def load_slice_tidb(
     _ensure_target(conn, database, table, schema, list(key_columns), indexes)
     # Increasing, so a flip can tell a newer load from an older one.
     load_id = time.time_ns() // 1000
+    # The row itself, the slice_keys index when keyed, and each secondary index: what a row adds to a transaction.
+    entries_per_row = 1 + bool(key_columns) + len(indexes)
     try:
-        rows = _stage(conn, database, table, schema, batches, load_id)
+        rows = _stage(conn, database, table, schema, batches, load_id, entries_per_row)
         result = LoadResult(table, ds, rows, snapshot_id, time.monotonic() - started, skipped=False)
         _flip(conn, database, result, load_id)
     except BaseException:
@@ -461,7 +598,9 @@ def load_slice_tidb(
         raise
     _delete_rows(conn, database, table, ds, "<", load_id)
     if indexes:
-        _analyze(conn, database, table)
+        served = _served_rows(conn, database, table)
+        if _should_analyze(served - rows + (found[1] if found is not None else 0), served):
+            _analyze(conn, database, table, indexes)
     log.info(
         "%s.%s ds=%s: %d rows from snapshot %s in %.2fs", database, table, ds, rows, snapshot_id, result.duration_s
     )

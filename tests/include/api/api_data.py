@@ -125,7 +125,9 @@ def products_dataset():
 def admin():
     import pymysql
 
-    return pymysql.connect(**MYSQL, autocommit=True, local_infile=True, charset="utf8mb4")
+    from include.serving.tidb import SESSION_DEFAULTS
+
+    return pymysql.connect(**MYSQL, autocommit=True, local_infile=True, **SESSION_DEFAULTS)
 
 
 def load_products(conn) -> None:

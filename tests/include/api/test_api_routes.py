@@ -418,6 +418,40 @@ def test_a_slow_request_gets_a_504_at_the_timeout(settings):
         assert response.json()["request_id"] == response.headers["x-request-id"]
 
 
+def test_a_query_over_tidbs_memory_quota_is_a_clear_503(settings):
+    import dataclasses
+
+    import pymysql
+    from fastapi.testclient import TestClient
+
+    from include.api.app import create_app
+    from include.api.db import Database, MemoryQuotaExceeded
+
+    db = Database(dataclasses.replace(settings, pool_size=1))
+
+    def over_quota(cur):
+        # What TiDB answers when a query passes tidb_mem_quota_query.
+        raise pymysql.err.OperationalError(8175, "Your query has been cancelled due to exceeding the allowed memory")
+
+    with pytest.raises(MemoryQuotaExceeded):
+        db.run(over_quota)
+    db.ping()  # the connection went back to the pool and still works
+
+    class OverQuota:
+        def run(self, work):
+            return db.run(over_quota)
+
+        def dispose(self):
+            db.dispose()
+
+    with TestClient(create_app(settings, database=OverQuota())) as client:
+        response = client.get("/v1/tweets/per-hour", headers={"X-API-Key": API_KEY})
+    assert response.status_code == 503 and response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["type"] == "urn:lakehouse:problem:database-memory-quota" and "8175" in body["detail"]
+    assert response.headers["retry-after"] == "30"
+
+
 def test_the_database_stops_a_statement_at_the_timeout(settings):
     import dataclasses
 
@@ -432,12 +466,15 @@ def test_the_database_stops_a_statement_at_the_timeout(settings):
 def test_the_api_account_is_read_only(served, settings):
     import pymysql
 
+    from include.serving.tidb import SESSION_DEFAULTS
+
     conn = pymysql.connect(
         host=settings.db_host,
         port=settings.db_port,
         user=served.user,
         password=served.password,
         database=served.database,
+        **SESSION_DEFAULTS,
     )
     try:
         with conn.cursor() as cur, pytest.raises(pymysql.err.MySQLError) as refused:

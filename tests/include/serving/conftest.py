@@ -12,6 +12,9 @@ from types import SimpleNamespace
 import pyarrow as pa
 import pytest
 
+# TiDB's sql_mode and collation on every MariaDB connection, so SQL only MariaDB's defaults accept fails here.
+from include.serving.tidb import SESSION_DEFAULTS
+
 PG_DSN = os.environ.get("LAKEHOUSE_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 MYSQL = {
     "host": os.environ.get("LAKEHOUSE_TEST_MYSQL_HOST", "127.0.0.1"),
@@ -59,7 +62,7 @@ def mysql_database():
     import pymysql
 
     name = f"serving_test_{uuid.uuid4().hex[:8]}"
-    admin = pymysql.connect(**MYSQL, autocommit=True)
+    admin = pymysql.connect(**MYSQL, autocommit=True, **SESSION_DEFAULTS)
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     try:
@@ -89,13 +92,13 @@ def pg_connect(pg_database):
 
 @pytest.fixture
 def mysql_connect(mysql_database):
-    """Open autocommit connections with LOAD DATA LOCAL enabled (closed after the test)."""
+    """Open autocommit connections with LOAD DATA LOCAL enabled and TiDB's session defaults (closed after the test)."""
     import pymysql
 
     opened = []
 
     def connect():
-        conn = pymysql.connect(**MYSQL, autocommit=True, local_infile=True, charset="utf8mb4")
+        conn = pymysql.connect(**MYSQL, autocommit=True, local_infile=True, **SESSION_DEFAULTS)
         opened.append(conn)
         return conn
 
