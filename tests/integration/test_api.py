@@ -24,9 +24,10 @@ def api_database(tweets_run, lake_env):
 
     from include.api.datasets import REGISTRY
     from include.serving.tasks import serve_tidb
+    from include.serving.tidb import SESSION_DEFAULTS  # TiDB's sql_mode and collation
 
     name = f"api_it_{uuid.uuid4().hex[:8]}"
-    admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
+    admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True, **SESSION_DEFAULTS)
     with admin.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}`")
     variable = f"AIRFLOW_CONN_{CONN_ID.upper()}"

@@ -39,11 +39,12 @@ def targets(lake_env, fake_metabase):
     import pymysql
 
     from include.metabase.fake import ADMIN_EMAIL, ADMIN_PASSWORD
+    from include.serving.tidb import SESSION_DEFAULTS  # TiDB's sql_mode and collation
 
     suffix = uuid.uuid4().hex[:8]
     pg_db, maria_db = f"analytics_test_{suffix}", f"lakehouse_test_{suffix}"
     local_stack.recreate_database(pg_db, extensions=local_stack.ANALYTICS_EXTENSIONS)
-    maria = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
+    maria = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True, **SESSION_DEFAULTS)
     with maria.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{maria_db}`")
     host, port = fake_metabase.url.removeprefix("http://").split(":")
@@ -113,7 +114,9 @@ def postgres_rows(db: str, table: str, ds: str, columns: list[str]) -> Counter:
 def mariadb_rows(db: str, table: str, ds: str, columns: list[str]) -> Counter:
     import pymysql
 
-    conn = pymysql.connect(host="127.0.0.1", user="root", database=db)
+    from include.serving.tidb import SESSION_DEFAULTS  # TiDB's sql_mode and collation
+
+    conn = pymysql.connect(host="127.0.0.1", user="root", database=db, **SESSION_DEFAULTS)
     try:
         with conn.cursor() as cur:
             cur.execute(f"SELECT {', '.join(f'`{c}`' for c in columns)} FROM `{table}` WHERE ds = %s", (ds,))

@@ -397,7 +397,10 @@ def mariadb_trips() -> Iterator[str]:
 
     from include.api.datasets import key_columns
     from include.serving.table_specs import serving_extras
-    from include.serving.tidb import load_slice_tidb
+    from include.serving.tidb import (
+        SESSION_DEFAULTS,  # TiDB's sql_mode and collation
+        load_slice_tidb,
+    )
 
     schema = pa.schema(
         [("ds", pa.date32()), ("trip_id", pa.string()), ("pickup_at", pa.timestamp("us", tz="UTC")),
@@ -407,7 +410,7 @@ def mariadb_trips() -> Iterator[str]:
          ("fare_amount", pa.decimal128(10, 2)), ("total_amount", pa.decimal128(10, 2))]
     )  # fmt: skip
     name = f"weekly_{uuid.uuid4().hex[:8]}"
-    conn = pymysql.connect(**MYSQL, autocommit=True, local_infile=True, charset="utf8mb4")
+    conn = pymysql.connect(**MYSQL, autocommit=True, local_infile=True, **SESSION_DEFAULTS)
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     conn.select_db(name)
@@ -432,9 +435,10 @@ def api_weeks(database: str, box: dict, start: date, end: date) -> list[tuple]:
     import pymysql
 
     from include.api.queries import BoundingBox, weekly_average_query
+    from include.serving.tidb import SESSION_DEFAULTS  # TiDB's sql_mode and collation
 
     sql, params = weekly_average_query(BoundingBox(**box), start, end)
-    conn = pymysql.connect(**MYSQL, database=database)
+    conn = pymysql.connect(**MYSQL, database=database, **SESSION_DEFAULTS)
     try:
         with conn.cursor() as cur:
             cur.execute(sql, params)
