@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import os
 import subprocess
 from collections.abc import Sequence
@@ -18,10 +19,18 @@ SECRET_KEYS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "LAKEHOUSE_CATALOG_PASSWORD", "
 JDBC_SCHEMES = {"postgres": "postgresql", "mysql": "mysql"}
 # Optional Spark tuning passed through from the worker's environment when set.
 PASSTHROUGH = {"LAKEHOUSE_SPARK_MASTER": "SPARK_MASTER", "LAKEHOUSE_SPARK_DRIVER_MEMORY": "SPARK_DRIVER_MEMORY"}
+# The longest a Spark task may run. The Docker socket proxy's timeouts (include/docker/docker-proxy/haproxy.cfg)
+# sit above it: DockerOperator's wait request stays silent for the whole job.
+EXECUTION_TIMEOUT = dt.timedelta(hours=4)
 
 
 class SparkJobFailed(RuntimeError):
     """The Spark job exited non-zero; the message is the job's one-line reason."""
+
+
+def failure_reason(lines: Sequence[str]) -> str:
+    """The job's one-line reason among its last output lines (``<domain> <layer> ds=... failed: ...``)."""
+    return next((t for t in reversed(lines) if " failed: " in t), lines[-1] if lines else "no output")
 
 
 def job_environment(settings: Settings) -> dict[str, str]:
@@ -105,7 +114,9 @@ class SparkJobOperator(DockerOperator):
         kwargs.setdefault("image", settings.spark_image)
         kwargs.setdefault("docker_url", settings.docker_url)
         kwargs.setdefault("network_mode", settings.docker_network)
-        kwargs.setdefault("auto_remove", "success")
+        # Removed after a failure too: the log is in Airflow, and failed containers would pile up on the engine.
+        kwargs.setdefault("auto_remove", "force")
+        kwargs.setdefault("execution_timeout", EXECUTION_TIMEOUT)
         kwargs.setdefault("outlets", [iceberg_asset(t) for t in writes])
         super().__init__(
             command=[domain, layer, "--ds", "{{ ds }}", *job_args],
@@ -127,11 +138,21 @@ class SparkJobOperator(DockerOperator):
         else:
             self.environment = {**self.environment, **{k: v for k, v in env.items() if k not in SECRET_KEYS}}
             self._private_environment = {**self._private_environment, **{k: env[k] for k in SECRET_KEYS if k in env}}
-            result = super().execute(context)
+            result = self._run_container(context)
         # Downstream consumers (the serve DAG) learn which slice changed from the asset event.
         for asset in self.outlets:
             context["outlet_events"][asset].extra = {"ds": context["ds"], "producer": f"{self.domain}.{self.layer}"}
         return result
+
+    def _run_container(self, context):
+        from airflow.providers.docker.exceptions import DockerContainerFailedException
+
+        try:
+            return super().execute(context)
+        except DockerContainerFailedException as exc:
+            lines = [line.decode() if isinstance(line, bytes) else line for line in exc.logs or []]
+            lines = [line.rstrip("\n") for line in lines if line.strip()]
+            raise SparkJobFailed(f"Spark job failed in its container ({exc}): {failure_reason(lines[-20:])}") from exc
 
     def _run_local(self, settings: Settings, env: dict[str, str]) -> str:
         command = [*settings.local_spark_command, *self.command]
@@ -152,8 +173,7 @@ class SparkJobOperator(DockerOperator):
             self.log.info("%s", line)
         code = self._process.wait()
         if code != 0:
-            reason = next((t for t in reversed(tail) if " failed: " in t), tail[-1] if tail else "no output")
-            raise SparkJobFailed(f"Spark job exited with {code}: {reason}")
+            raise SparkJobFailed(f"Spark job exited with {code}: {failure_reason(tail)}")
         return tail[-1] if tail else ""
 
     def on_kill(self) -> None:

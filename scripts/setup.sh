@@ -60,6 +60,14 @@ if [ ! -s "$JARS/hadoop-aws-3.3.1.jar" ] || [ ! -s "$JARS/aws-java-sdk-bundle-1.
 fi
 ln -sf /usr/share/java/postgresql.jar "$JARS/postgresql.jar"
 ln -sf /usr/share/java/mariadb-java-client.jar "$JARS/mariadb-java-client.jar"
+# The Spark image installs the same jars (spark/jars.sha256): the local runner must run the very same bytes. The
+# JDBC drivers are Debian's here, so only the jars present under the image's names are compared.
+grep -v '^#' spark/jars.sha256 | while read -r sum path; do
+  [ ! -e "$JARS/${path##*/}" ] || echo "$sum  $JARS/${path##*/}" | sha256sum --check --quiet -
+done
+
+# --- the container engine for the tests: podman, haproxy and the offline Spark base image -------------------
+bash "$ROOT/scripts/podman/setup.sh"
 
 # --- dbt in its own virtualenv (as in the Astro image), and its manifest for Cosmos ----------------
 bash "$ROOT/scripts/dbt_setup.sh"
