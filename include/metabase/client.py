@@ -120,7 +120,9 @@ class MetabaseClient:
         body = {
             "token": token,
             "user": {"email": email, "password": password, "first_name": "Lakehouse", "last_name": "Admin"},
-            "prefs": {"site_name": site_name, "allow_tracking": False},
+            # Only site_name (and site_locale) are setup settings; anonymous tracking is switched off on the server
+            # (MB_ANON_TRACKING_ENABLED=false in docker-compose.override.yml), not here, where it would be ignored.
+            "prefs": {"site_name": site_name},
         }
         self._use_session(self.post("/api/setup", body)["id"])
 

@@ -1,10 +1,17 @@
 """A local fake of exactly the Metabase REST endpoints the provisioning calls, keeping its state in memory.
 
-Behaviour copied from Metabase (v0.57+): session token in ``X-Metabase-Session`` (401 without a valid one),
-``/api/setup`` only while no user exists, GET /api/card returning MBQL 5 unless ``legacy-mbql=true``, dashcards
-replaced as a whole by PUT /api/dashboard/:id (negative ids create, missing ones are deleted), passwords never
-returned, native template tags checked as Metabase's schema does (map keys = tag names, a display name, a known
-type) and card parameters aimed at an existing variable tag. Any other endpoint answers 404.
+Behaviour copied from Metabase (v0.59, the version docker-compose.override.yml pins): session token in
+``X-Metabase-Session`` (401 without a valid one), ``/api/setup`` only while no user exists, with Metabase's default
+("normal") password complexity and an e-mail address check, GET /api/card returning MBQL 5 unless
+``legacy-mbql=true``, dashcards replaced as a whole by PUT /api/dashboard/:id (negative ids create, missing ones are
+deleted), passwords never returned, native template tags checked as Metabase's schema does (map keys = tag names, a
+display name, a template-tag type of v0.59), card parameters aimed at an existing variable tag and stripped of keys
+Metabase's parameter schema does not declare (as later 0.59 patch releases do), archived cards and dashboards left
+out of collection items unless ``archived=true`` asks for them only. Any other endpoint answers 404.
+
+``check_request`` (the tests pass a validator built from Metabase's OpenAPI description) sees every routed request
+first; a request it finds problems with is answered 400, as Metabase answers a request its schema refuses, and kept
+in ``invalid``.
 """
 
 from __future__ import annotations
@@ -16,13 +23,28 @@ import re
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 ADMIN_EMAIL = "admin@example.com"
-ADMIN_PASSWORD = secrets.token_urlsafe(16)  # the fake's admin, made up per process
+# The fake's admin, made up per process; the digit meets Metabase's default password complexity.
+ADMIN_PASSWORD = secrets.token_urlsafe(16) + "-7"
+VERSION = "v0.59.29"
 PUBLIC = {("GET", "/api/health"), ("GET", "/api/session/properties"), ("POST", "/api/setup"), ("POST", "/api/session")}
-TAG_TYPES = {"snippet", "card", "dimension", "number", "text", "date", "boolean"}
+# Metabase v0.59's template-tag types (metabase.lib.schema.template-tag/type).
+TAG_TYPES = {"snippet", "card", "dimension", "number", "text", "date", "boolean", "temporal-unit"}
+# The keys of Metabase's parameter schema (metabase.parameters.schema/parameter); others are stripped on save.
+PARAMETER_KEYS = {"filteringParameters", "mappings", "sectionId", "values_source_config", "id", "name", "slug",
+                  "values_query_type", "type", "temporal_units", "target", "values_source_type", "default"}  # fmt: skip
+# Metabase's default password complexity ("normal": 6 characters, one a digit) and a few of the common passwords
+# it refuses whatever their complexity.
+PASSWORD_MIN_LENGTH = 6
+COMMON_PASSWORDS = {"password1", "12345678", "123456", "qwerty1", "abc123", "passw0rd", "letmein1", "welcome1"}
+# Metabase's e-mail check accepts local@domain.tld with a dotted domain.
+EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+)
 
 
 class HTTPError(Exception):
@@ -46,6 +68,14 @@ def _check_template_tags(tags: object) -> None:
         _require(isinstance(tag.get("required", False), bool), f"template tag {name}: required must be a boolean")
 
 
+def _check_password(password: str) -> None:
+    _require(
+        len(password) >= PASSWORD_MIN_LENGTH and any(ch.isdigit() for ch in password),
+        f"password: must be at least {PASSWORD_MIN_LENGTH} characters long and include at least 1 digit",
+    )
+    _require(password.lower() not in COMMON_PASSWORDS, "password: password is too common.")
+
+
 def _check_parameters(parameters: object, tags: dict) -> None:
     _require(isinstance(parameters, list), "parameters must be a list")
     for parameter in parameters:
@@ -61,7 +91,14 @@ def _check_parameters(parameters: object, tags: dict) -> None:
 class FakeMetabase:
     """In-memory Metabase; ``start()`` serves it on a free local port."""
 
-    def __init__(self, *, has_user_setup: bool = True, healthy: bool = True, unhealthy_polls: int = 0):
+    def __init__(
+        self,
+        *,
+        has_user_setup: bool = True,
+        healthy: bool = True,
+        unhealthy_polls: int = 0,
+        check_request: Callable[[str, str, dict, object], list[str]] | None = None,
+    ):
         self.users = {ADMIN_EMAIL: ADMIN_PASSWORD} if has_user_setup else {}
         self.setup_token = None if has_user_setup else str(uuid.uuid4())
         self.healthy = healthy
@@ -72,6 +109,8 @@ class FakeMetabase:
         self.cards: dict[int, dict] = {}
         self.dashboards: dict[int, dict] = {}
         self.requests: list[tuple[str, str]] = []
+        self.check_request = check_request
+        self.invalid: list[str] = []  # what check_request found, one entry per refused request
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -143,8 +182,12 @@ class FakeMetabase:
                     continue
                 if (method, path) not in PUBLIC and headers.get("X-Metabase-Session") not in self.sessions:
                     return 401, "Unauthenticated"
+                body = json.loads(raw_body) if raw_body else {}
+                problems = self.check_request(method, path, query, body or None) if self.check_request else []
+                if problems:
+                    self.invalid.extend(problems)
+                    return 400, {"message": "; ".join(problems)}
                 try:
-                    body = json.loads(raw_body) if raw_body else {}
                     return 200, handler(self, *map(int, match.groups()), query=query, body=body)
                 except HTTPError as exc:
                     return exc.status, {"message": str(exc)}
@@ -170,13 +213,15 @@ class FakeMetabase:
         return {"status": "ok"}
 
     def session_properties(self, query, body):
-        return {"has-user-setup": bool(self.users), "setup-token": self.setup_token, "version": {"tag": "v0.59.6"}}
+        return {"has-user-setup": bool(self.users), "setup-token": self.setup_token, "version": {"tag": VERSION}}
 
     def setup(self, query, body):
         _require(not self.users, "The /api/setup route can only be used to create the first user", 403)
         _require(body.get("token") == self.setup_token, "Token does not match the setup token.")
         user = body.get("user") or {}
         _require(bool(user.get("email")) and bool(user.get("password")), "user email and password required")
+        _require(bool(EMAIL.match(str(user["email"]))), "email: value must be a valid email address.")
+        _check_password(str(user["password"]))
         _require(bool((body.get("prefs") or {}).get("site_name")), "prefs.site_name required")
         self.users[user["email"]] = user["password"]
         self.setup_token = None
@@ -236,12 +281,14 @@ class FakeMetabase:
     def collection_items(self, collection_id, query, body):
         self._get(self.collections, collection_id)
         models = set(query.get("models", ["card", "dashboard"]))
+        # archived=true lists the archived items instead of the others (what Metabase's trash keeps per collection).
+        archived = query.get("archived", ["false"])[-1] == "true"
         items = [
             {"id": obj["id"], "name": obj["name"], "model": model, "description": obj.get("description")}
             for model, table in (("card", self.cards), ("dashboard", self.dashboards))
             if model in models
             for obj in table.values()
-            if obj["collection_id"] == collection_id and not obj.get("archived")
+            if obj["collection_id"] == collection_id and bool(obj.get("archived")) == archived
         ]
         return {"data": items, "total": len(items), "models": sorted(models)}
 
@@ -259,8 +306,18 @@ class FakeMetabase:
         if body.get("collection_id") is not None:
             self._get(self.collections, body["collection_id"])
 
+    @staticmethod
+    def _saved_parameters(body: dict) -> dict:
+        if isinstance(body.get("parameters"), list):
+            body = {
+                **body,
+                "parameters": [{k: v for k, v in p.items() if k in PARAMETER_KEYS} for p in body["parameters"]],
+            }
+        return body
+
     def create_card(self, query, body):
         self._check_card(body, creating=True)
+        body = self._saved_parameters(body)
         card = {"id": next(self._ids), "archived": False, "collection_id": None, "description": None, "parameters": [],
                 **body}  # fmt: skip
         self.cards[card["id"]] = card
@@ -286,7 +343,7 @@ class FakeMetabase:
     def update_card(self, card_id, query, body):
         card = self._get(self.cards, card_id)
         self._check_card(body, creating=False)
-        card.update(body)
+        card.update(self._saved_parameters(body))
         return card
 
     def create_dashboard(self, query, body):

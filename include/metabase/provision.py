@@ -101,9 +101,7 @@ def provision(
         _authenticate(client, admin_email, admin_password, site_name, summary)
         database_id = _ensure_database(client, database, summary)
         collection_id = _ensure_collection(client, collection_name, summary)
-        items = client.get(f"/api/collection/{collection_id}/items", models=["card", "dashboard"])["data"]
-        cards = _ids_by_name(item for item in items if item.get("model") == "card")
-        boards = _ids_by_name(item for item in items if item.get("model") == "dashboard")
+        cards, boards = _collection_items(client, collection_id)
         card_ids: dict[str, int] = {}
         for card in (card for dashboard in dashboards for card in dashboard.cards):
             card_ids[card.name] = _ensure_card(client, card, cards.get(card.name), collection_id, database_id, summary)
@@ -111,6 +109,22 @@ def provision(
             _ensure_dashboard(client, dashboard, boards.get(dashboard.name), collection_id, card_ids, summary)
     log.info("Metabase provisioned: %s", summary)
     return summary
+
+
+def _collection_items(client: MetabaseClient, collection_id: int) -> tuple[dict[str, int], dict[str, int]]:
+    """The collection's cards and dashboards by name: the active ones, else archived ones, which are then restored.
+
+    An object archived in the UI (moved to the trash) is not among the collection's items; looking only there would
+    create a duplicate on every run while the archived one stays in the trash.
+    """
+    found: dict[str, dict[str, int]] = {"card": {}, "dashboard": {}}
+    for archived in ("false", "true"):
+        path = f"/api/collection/{collection_id}/items"
+        items = client.get(path, models=["card", "dashboard"], archived=archived)["data"]
+        for model, ids in found.items():
+            for name, object_id in _ids_by_name(item for item in items if item.get("model") == model).items():
+                ids.setdefault(name, object_id)
+    return found["card"], found["dashboard"]
 
 
 def _ids_by_name(items) -> dict[str, int]:
@@ -198,7 +212,10 @@ def _tag_id(card: CardSpec, parameter: Parameter) -> str:
 
 
 def template_tags(card: CardSpec) -> dict[str, dict]:
-    """The native query's ``template-tags``: one required variable per parameter, with its default."""
+    """The native query's ``template-tags``: one required variable per parameter, with its default.
+
+    ``required`` belongs here, on the tag (Metabase's template-tag schema declares it), not on the card parameter.
+    """
     return {
         parameter.name: {
             "id": _tag_id(card, parameter),
@@ -213,7 +230,11 @@ def template_tags(card: CardSpec) -> dict[str, dict]:
 
 
 def card_parameters(card: CardSpec) -> list[dict]:
-    """The card's ``parameters``: the filter widgets of its template tags (what the query editor would save)."""
+    """The card's ``parameters``: the filter widgets of its template tags (what the query editor would save).
+
+    Only keys Metabase's parameter schema declares: later 0.59 patch releases strip the others (``required`` among
+    them), so a card sending one would read back different and be rewritten on every run.
+    """
     return [
         {
             "id": _tag_id(card, parameter),
@@ -221,7 +242,6 @@ def card_parameters(card: CardSpec) -> list[dict]:
             "target": ["variable", ["template-tag", parameter.name]],
             "name": parameter.display_name,
             "slug": parameter.name,
-            "required": True,
             "default": parameter.default,
         }
         for parameter in card.parameters
@@ -303,8 +323,8 @@ def _ensure_card(
     if existing is None:
         summary.created.append(label)
         return client.post("/api/card", {**body, "type": "question"})["id"]
-    # legacy-mbql asks v0.57+ for the MBQL 4 shape; ignore_view keeps the read out of the card's view count.
-    current = client.get(f"/api/card/{existing}", **{"legacy-mbql": "true", "ignore_view": "true"})
+    # legacy-mbql asks v0.57+ for the MBQL 4 shape.
+    current = client.get(f"/api/card/{existing}", **{"legacy-mbql": "true"})
     if _card_differs(current, body):
         client.put(f"/api/card/{existing}", {**body, "archived": False})
         summary.updated.append(label)
@@ -359,11 +379,14 @@ def _ensure_dashboard(
     if (
         current.get("description") == dashboard.description
         and current.get("collection_id") == collection_id
+        and not current.get("archived")
         and _layout_of(current.get("dashcards") or []) == _layout_of(dashcards)
     ):
         summary.unchanged.append(label)
         return
-    body = {"description": dashboard.description, "collection_id": collection_id, "dashcards": dashcards}
+    # archived: False restores a dashboard archived in the UI.
+    body = {"description": dashboard.description, "collection_id": collection_id, "dashcards": dashcards,
+            "archived": False}  # fmt: skip
     client.put(f"/api/dashboard/{existing}", body)
     summary.updated.append(label)
 

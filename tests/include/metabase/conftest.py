@@ -1,25 +1,37 @@
-"""Fixtures: the fake Metabase (see fake_metabase.py) and the analytics database details handed to provisioning."""
+"""Fixtures: the fake Metabase, checked against Metabase's OpenAPI description, and the analytics database details."""
 
 from __future__ import annotations
 
 import pytest
+from metabase_openapi import RequestValidator
 
 from include.metabase.fake import FakeMetabase
 
 
-@pytest.fixture
-def make_fake():
-    """Start fakes with given options; all are stopped after the test."""
-    started: list[FakeMetabase] = []
+@pytest.fixture(scope="session")
+def openapi() -> RequestValidator:
+    """Metabase's own description of the operations the provisioning calls (see metabase_openapi.py)."""
+    return RequestValidator()
 
-    def make(**options) -> FakeMetabase:
-        fake = FakeMetabase(**options).start()
-        started.append(fake)
+
+@pytest.fixture
+def make_fake(openapi):
+    """Start fakes with given options; every request they route is checked against Metabase's OpenAPI description.
+
+    A test ends with no request found invalid, unless it made one on purpose (``expect_invalid=True``).
+    """
+    started: list[tuple[FakeMetabase, bool]] = []
+
+    def make(expect_invalid: bool = False, **options) -> FakeMetabase:
+        fake = FakeMetabase(check_request=openapi.problems, **options).start()
+        started.append((fake, expect_invalid))
         return fake
 
     yield make
-    for fake in started:
+    for fake, _ in started:
         fake.stop()
+    for fake, expect_invalid in started:
+        assert expect_invalid or fake.invalid == [], fake.invalid
 
 
 @pytest.fixture

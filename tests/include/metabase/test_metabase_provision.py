@@ -33,8 +33,9 @@ def expected_variables(spec: dict, tags: dict) -> tuple[dict, list]:
         tag_id = tags.get(name, {}).get("id")
         wanted_tags[name] = {"id": tag_id, "name": name, "display-name": item["display_name"], "type": item["type"],
                              "required": True, "default": default}  # fmt: skip
+        # No "required" on the parameter: Metabase's parameter schema has no such key (the tag carries it).
         wanted_parameters.append({"id": tag_id, "type": widget[item["type"]], "name": item["display_name"],
-                                  "slug": name, "target": ["variable", ["template-tag", name]], "required": True,
+                                  "slug": name, "target": ["variable", ["template-tag", name]],
                                   "default": default})  # fmt: skip
     return wanted_tags, wanted_parameters
 
@@ -379,12 +380,15 @@ def test_maps_keep_their_settings(fake_metabase, analytics_details):
     ("change", "message"),
     [
         (lambda tags, params: tags["min_lon"].update({"name": "west"}), "must match the :name"),
-        (lambda tags, params: tags["min_lon"].update({"display-name": " "}), "display-name required"),
-        (lambda tags, params: tags["min_lon"].update({"type": "float"}), "invalid type"),
+        (lambda tags, params: tags["min_lon"].update({"display-name": " "}), "template-tags.min_lon"),
+        (lambda tags, params: tags["min_lon"].update({"type": "float"}), "template-tags.min_lon.type"),
+        (lambda tags, params: tags["min_lon"].update({"type": "float"}), "'float' is not one of"),
+        (lambda tags, params: params[0].update({"required": True}), "undeclared keys ['required']"),
         (lambda tags, params: params[0].update({"target": ["variable", ["template-tag", "nope"]]}), "target"),
     ],
 )
-def test_the_fake_refuses_what_metabase_refuses(fake_metabase, analytics_details, change, message):
+def test_the_fake_refuses_what_metabase_refuses(make_fake, analytics_details, change, message):
+    fake_metabase = make_fake(expect_invalid=True)
     run(fake_metabase, analytics_details)
     [card] = [c for c in fake_metabase.cards.values() if c["name"] == WEEKLY]
     body = copy.deepcopy({k: card[k] for k in ("name", "display", "visualization_settings", "dataset_query",
