@@ -1,14 +1,16 @@
 """
-## Products: Parquet drops → raw → bronze → gold product master
+## Products: hourly sensor Parquet files → raw → bronze readings → gold product master
 
-Product master files land as Parquet under `landing/<landing_prefix>` (any name, any time; schema drift
-allowed). Each daily run reads the files it has not processed yet (a file is known by its path, ETag and size:
-an identical re-drop is skipped, new content is read again) into `raw.products`, types and validates them into
-`bronze.products` (every version of a product, once) and `bronze.products_rejects`, then merges the current
-version of each product into `gold.product_master` and rebuilds `gold.products_by_category` for the run's `ds`.
+The sensors drop one pandas-written Parquet file per hour under `landing/<landing_prefix>`, named after the hour
+(`2024-01-01 00-00-00.parquet`; any key works), columns `department_name, sensor_serial, create_at, product_name,
+product_expire`. Each daily run reads the files it has not processed yet (a file is known by its path, ETag and
+size: an identical re-drop is skipped, new content is read again and replaces that file's earlier rows in every
+slice) into `raw.products`, validates them into `bronze.products` (one row per reading: department, serial,
+product, creation hour) and `bronze.products_rejects`, then writes `gold.product_master` and the department,
+shelf-life and expiry aggregates for the run's `ds`.
 
-A master row's `ds` is the run that last changed it. A change moves the row out of an older slice, so the last
-task announces those slices on the master's Asset, and the serve DAG reloads them as well as the run's own.
+A corrected file takes its old rows out of older master slices; the last task announces those slices on the
+master's Asset, and the serve DAG reloads them as well as the run's own.
 """
 
 from datetime import datetime, timedelta
@@ -30,7 +32,7 @@ MOVED_SLICES = AssetAlias("products_master_moved_slices")
     doc_md=__doc__,
     default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=2)},
     params={
-        "landing_prefix": Param("products/", type="string", description="key prefix of the drops in landing"),
+        "landing_prefix": Param("products/", type="string", description="key prefix of the hourly files in landing"),
         "max_reject_ratio": Param(0.1, type="number", minimum=0, maximum=1, description="fail bronze above this"),
     },
 )

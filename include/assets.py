@@ -10,10 +10,15 @@ CATALOG = "lake"
 # is listed here (and written by its domain's DAG), without editing the serve DAG.
 GOLD_TABLES: dict[str, tuple[str, ...]] = {
     "tweets": ("gold.tweets_per_hour", "gold.tweets_per_day", "gold.tweets_by_language"),
-    "products": ("gold.product_master", "gold.products_by_category"),
+    "products": (
+        "gold.product_master",
+        "gold.products_by_department",
+        "gold.product_shelf_life",
+        "gold.products_expiring",
+    ),
     "rentals": ("gold.top_countries", "gold.films_per_category"),
     "users": ("gold.users", "gold.user_statistics"),
-    "trips": ("gold.trips", "gold.trips_daily"),
+    "trips": ("gold.trips", "gold.trip_groups", "gold.trips_weekly"),
     # Run summaries (extraction + bronze reconciliation) of every domain, for the "Pipeline health" dashboard.
     "ops": ("gold.pipeline_runs",),
 }

@@ -125,3 +125,71 @@ def record_processed(spark, domain: str, files: Sequence[LandedFile], rows: Mapp
     records = [(domain, f.path, f.etag, f.size, day, rows[f.path], now) for f in files]
     frame = spark.createDataFrame(records, PROCESSED_SCHEMA)
     merge_rows(frame, PROCESSED, PROCESSED_SCHEMA, keys=("domain", "path", "etag"))
+
+
+# Spark's file sources treat a path as a glob pattern and report a scanned file as its URL-encoded URI (a space
+# is `%20`, `%` is `%25`, non-ASCII is UTF-8 percent-encoded), while listings and `ops.processed_files` hold the
+# decoded path. These helpers are the one translation between the two, so a key may hold any character.
+_GLOB_CHARACTERS = "\\[]{}*?"
+
+
+def glob_escaped(path: str) -> str:
+    """``path`` with Hadoop's glob characters escaped, so a file source reads exactly that file."""
+    return "".join(f"\\{c}" if c in _GLOB_CHARACTERS else c for c in path)
+
+
+def scanned_uris(spark, paths: Sequence[str]) -> dict[str, str]:
+    """The URI Spark reports for each listed path (``_metadata.file_path``, ``input_file_name()``) -> the path."""
+    jvm = spark.sparkContext._jvm
+    return {str(jvm.org.apache.hadoop.fs.Path(p).toUri().toString()): p for p in paths}
+
+
+def with_listed_paths(df, column: str, paths: Sequence[str]):
+    """Replace the scanned URIs in ``column`` of ``df`` with the listed paths they came from.
+
+    A broadcast join rather than a literal map: a run may read thousands of files.
+    """
+    from pyspark.sql import functions as F
+
+    spark = df.sparkSession
+    lookup = spark.createDataFrame(list(scanned_uris(spark, paths).items()), "_uri string, _listed string")
+    joined = df.join(F.broadcast(lookup), df[column] == lookup["_uri"], "left")
+    return joined.withColumn(column, F.coalesce(F.col("_listed"), F.col(column))).drop("_uri", "_listed")
+
+
+def superseded_slices(spark, table: str, paths: Sequence[str], ds: str) -> dict[dt.date, int]:
+    """Rows of ``table`` outside slice ``ds`` that came from ``paths`` (``_source_file``), per slice.
+
+    A file read again replaces its earlier rows wherever a run counted them, not only in the run's own slice.
+    """
+    from pyspark.sql import functions as F
+
+    from lakehouse_jobs.iceberg import qualified
+
+    if not paths or not spark.catalog.tableExists(qualified(table)):
+        return {}
+    files = spark.createDataFrame([(p,) for p in paths], "_source_file string")
+    rows = (
+        spark.table(qualified(table))
+        .where(F.col("ds") != F.lit(ds).cast("date"))
+        .join(F.broadcast(files), "_source_file", "left_semi")
+        .groupBy("ds")
+        .agg(F.count("*").alias("n"))
+        .collect()
+    )
+    return {r["ds"]: int(r["n"]) for r in rows}
+
+
+def drop_superseded(spark, table: str, schema, paths: Sequence[str], ds: str) -> dict[dt.date, int]:
+    """Remove the rows of ``paths`` from every slice of ``table`` but ``ds``; returns the rows removed per slice."""
+    from pyspark.sql import functions as F
+
+    from lakehouse_jobs.iceberg import read_slice, replace_slice
+
+    slices = superseded_slices(spark, table, paths, ds)
+    if slices:
+        files = spark.createDataFrame([(p,) for p in paths], "_source_file string")
+    for day in slices:
+        kept = read_slice(spark, table, day.isoformat()).join(F.broadcast(files), "_source_file", "left_anti")
+        replace_slice(kept, table, schema, day.isoformat())
+    return slices

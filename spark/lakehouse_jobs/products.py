@@ -1,45 +1,50 @@
-"""Products: Parquet drops in landing/products/ -> raw.products -> bronze.products (+ rejects) -> gold master."""
+"""Products: hourly sensor Parquet files in landing/products/ -> raw -> bronze readings (+ rejects) -> gold."""
 
-# Why raw keeps every value as a string: the drops drift (float32 prices become float64, an int32 column becomes
-# int64, columns appear), and Spark 3.5's `mergeSchema` refuses to merge float with double or int with bigint.
-# Strings hold every version of a column, keep a float32 price as the decimal text the feed meant ("19.99", not
-# the 19.989999771 a cast to double gives), and leave every typing decision to bronze. Files are read in groups of
-# one Parquet schema (from their footers) and unioned by name; a column raw does not know lands in `_extra`.
+# The feed: one pandas-written Parquet file per hour, named after the hour (`2024-01-01 00-00-00.parquet`),
+# columns department_name, sensor_serial, create_at, product_name, product_expire (zone-less timestamps).
 #
-# `ops.processed_files` remembers each file version processed (path, ETag, size): an identical re-drop is skipped,
-# a file with new content is read again, and its rows replace that file's earlier rows in the run's raw slice.
+# Why raw keeps every value as a string: files drift (a column appears, a float32 becomes float64), and Spark
+# 3.5's `mergeSchema` refuses to merge float with double. Files are read in groups of one Parquet schema (from
+# their footers) and unioned by name; a column raw does not know lands in `_extra`, a required column a file lacks
+# is named in `_absent` (bronze refuses those rows: NULL because the file has no such column is not NULL because
+# the sensor sent none).
 #
-# Gold `product_master` holds the current version of each product; its `ds` is the run that last changed the row,
-# so a run's slice is the rows it changed. A change moves a row out of an older slice: the job records those
-# slices in `ops.slice_changes`, and the DAG announces them so the serving copies reload them too.
+# A reading is identified by (department_name, sensor_serial, product_name, create_at): a sensor serial is attached
+# to several products of its department, so the serial alone does not name what was read; serials are only known
+# to be unique within a department; and create_at (the file's hour) tells one hour's reading from the next.
+# product_expire is what the reading says, not who it is: a corrected file may change it.
+#
+# A file is known by path, ETag and size (`ops.processed_files`): an identical re-drop is skipped, a file with new
+# content is read again and its rows replace that file's earlier rows in every slice of raw, bronze and gold
+# (the slices of gold it took rows out of are recorded in `ops.slice_changes`, and the DAG announces them for
+# serving). Bronze validates first and de-duplicates after: a duplicate repeats an accepted reading, of this run or
+# of an earlier one.
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse_jobs.bronze import (
-    DUPLICATE,
-    RECORD,
-    REJECT,
-    Reconciliation,
-    Target,
-    publish_slice,
-)
+from lakehouse_jobs.bronze import DUPLICATE, RECORD, REJECT, Reconciliation, Target, publish_slice
 from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.landed_files import (
     LandedFile,
+    drop_superseded,
+    glob_escaped,
     landing_uri,
     list_landed,
     plan_files,
     read_processed,
     record_processed,
+    superseded_slices,
+    with_listed_paths,
 )
 from lakehouse_jobs.ops import SLICE_CHANGES, SLICE_CHANGES_SCHEMA
 
@@ -52,76 +57,87 @@ RAW = "raw.products"
 BRONZE = "bronze.products"
 REJECTS = "bronze.products_rejects"
 MASTER = "gold.product_master"
-BY_CATEGORY = "gold.products_by_category"
+BY_DEPARTMENT = "gold.products_by_department"
+SHELF_LIFE = "gold.product_shelf_life"
+EXPIRING = "gold.products_expiring"
 
-# The columns raw knows, in order; any other column of a drop goes to `_extra`.
-FIELDS = (
-    "product_id", "name", "category", "brand", "price", "currency", "updated_at",
-    "color", "weight_kg", "stock_quantity", "ean",
-)  # fmt: skip
-# ISO 4217 codes accepted in bronze (upper-cased first); anything else is an `unknown_currency` reject.
-CURRENCIES = frozenset({"EUR", "USD", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "JPY", "CAD", "AUD"})
-UNKNOWN_CATEGORY = "Uncategorised"
-# The product's business values: a version whose values differ from the master row changes it.
-VALUES = (
-    "name", "category", "brand", "price", "currency", "updated_at", "color", "weight_kg", "stock_quantity", "ean",
-)  # fmt: skip
-PRICE = T.DecimalType(12, 2)
+FIELDS = ("department_name", "sensor_serial", "create_at", "product_name", "product_expire")
+KEY = ("department_name", "sensor_serial", "product_name", "create_at")
+# A timestamp outside these bounds is a sensor clock gone wrong (1970 after a reset, a year 2262 overflow).
+EARLIEST, LATEST = "2000-01-01 00:00:00", "2100-01-01 00:00:00"
+# "Expiring within N days" horizons of gold.products_expiring.
+HORIZONS = (1, 7, 30, 90)
+SECONDS_PER_DAY = 86_400
+
 LINEAGE = [
     T.StructField("_source_file", T.StringType(), False),
     T.StructField("_row_number", T.LongType(), False),
     T.StructField("_loaded_at", T.TimestampType(), False),
 ]
-
 RAW_SCHEMA = T.StructType(
     [T.StructField("ds", T.DateType(), False)]
     + [T.StructField(name, T.StringType()) for name in FIELDS]
-    + [T.StructField("_extra", T.MapType(T.StringType(), T.StringType()))]
+    + [
+        T.StructField("_absent", T.ArrayType(T.StringType()), False),
+        T.StructField("_extra", T.MapType(T.StringType(), T.StringType())),
+    ]
     + LINEAGE
 )
-PRODUCT_FIELDS = [
-    T.StructField("product_id", T.StringType(), False),
-    T.StructField("name", T.StringType()),
-    T.StructField("category", T.StringType(), False),
-    T.StructField("brand", T.StringType()),
-    T.StructField("price", PRICE, False),
-    T.StructField("currency", T.StringType(), False),
-    T.StructField("updated_at", T.TimestampType(), False),
-    T.StructField("color", T.StringType()),
-    T.StructField("weight_kg", T.DoubleType()),
-    T.StructField("stock_quantity", T.LongType()),
-    T.StructField("ean", T.StringType()),
+READING_FIELDS = [
+    T.StructField("department_name", T.StringType(), False),
+    T.StructField("sensor_serial", T.StringType(), False),
+    T.StructField("product_name", T.StringType(), False),
+    T.StructField("create_at", T.TimestampNTZType(), False),
+    T.StructField("product_expire", T.TimestampNTZType(), False),
 ]
-BRONZE_SCHEMA = T.StructType([T.StructField("ds", T.DateType(), False), *PRODUCT_FIELDS, *LINEAGE])
+BRONZE_SCHEMA = T.StructType([T.StructField("ds", T.DateType(), False), *READING_FIELDS, *LINEAGE])
 REJECTS_SCHEMA = T.StructType(
     [
         T.StructField("ds", T.DateType(), False),
         T.StructField("reason", T.StringType(), False),
-        T.StructField("product_id", T.StringType()),
         T.StructField("record", T.StringType()),  # every raw value, as JSON
         *LINEAGE,
     ]
 )
-# `ds` is the run that last changed the row; `_source_file`/`_row_number` say where its version came from.
+# The target table of the project this replaces, one row per distinct reading, plus its shelf life.
 MASTER_SCHEMA = T.StructType(
-    [T.StructField("ds", T.DateType(), False), *PRODUCT_FIELDS, *LINEAGE[:2], T.StructField("first_ds", T.DateType())]
-)
-BY_CATEGORY_SCHEMA = T.StructType(
     [
         T.StructField("ds", T.DateType(), False),
-        T.StructField("category", T.StringType(), False),
-        T.StructField("currency", T.StringType(), False),
-        T.StructField("products", T.LongType(), False),
-        T.StructField("brands", T.LongType(), False),
-        T.StructField("avg_price", PRICE, False),
-        T.StructField("min_price", PRICE, False),
-        T.StructField("max_price", PRICE, False),
-        T.StructField("changed_products", T.LongType(), False),
-        T.StructField("last_updated_at", T.TimestampType(), False),
+        *READING_FIELDS,
+        T.StructField("shelf_life_days", T.DoubleType(), False),
+        T.StructField("_source_file", T.StringType(), False),
     ]
 )
-
-UPSERT, DELETE = "upsert", "delete"
+BY_DEPARTMENT_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("department_name", T.StringType(), False),
+        T.StructField("day", T.DateType(), False),
+        T.StructField("products", T.LongType(), False),
+        T.StructField("sensors", T.LongType(), False),
+        T.StructField("readings", T.LongType(), False),
+    ]
+)
+SHELF_LIFE_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("shelf_life_days", T.IntegerType(), False),
+        T.StructField("readings", T.LongType(), False),
+        T.StructField("products", T.LongType(), False),
+        T.StructField("avg_shelf_life_days", T.DoubleType(), False),
+    ]
+)
+EXPIRING_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("department_name", T.StringType(), False),
+        T.StructField("within_days", T.IntegerType(), False),
+        T.StructField("as_of", T.TimestampNTZType(), False),
+        T.StructField("products", T.LongType(), False),
+        T.StructField("readings", T.LongType(), False),
+    ]
+)
+GOLD_AGGREGATES = (BY_DEPARTMENT, SHELF_LIFE, EXPIRING)
 
 
 # --- Parquet footers ------------------------------------------------------------------------------
@@ -150,9 +166,9 @@ def _as_string(df: DataFrame, name: str):
 
 
 def to_raw(files: DataFrame, ds: str) -> DataFrame:
-    """Rows of drops of one schema (columns + ``_source_file``, ``_row_number``) -> raw rows of slice ``ds``.
+    """Rows of files of one schema (columns + ``_source_file``, ``_row_number``) -> raw rows of slice ``ds``.
 
-    Known columns become strings (nested values JSON), missing ones NULL; unknown columns go to ``_extra``.
+    Known columns become strings, missing ones NULL and named in ``_absent``; unknown columns go to ``_extra``.
     """
     lineage = {"_source_file", "_row_number"}
     present = {c.lower(): c for c in files.columns if c not in lineage}
@@ -160,6 +176,7 @@ def to_raw(files: DataFrame, ds: str) -> DataFrame:
         (_as_string(files, present[name]) if name in present else F.lit(None).cast("string")).alias(name)
         for name in FIELDS
     ]
+    absent = F.array(*[F.lit(name) for name in FIELDS if name not in present]).cast("array<string>")
     unknown = sorted(c for key, c in present.items() if key not in FIELDS)
     extra = (
         F.create_map(*[part for c in unknown for part in (F.lit(c), _as_string(files, c))])
@@ -169,6 +186,7 @@ def to_raw(files: DataFrame, ds: str) -> DataFrame:
     return files.select(
         F.lit(ds).cast("date").alias("ds"),
         *known,
+        absent.alias("_absent"),
         extra.alias("_extra"),
         "_source_file",
         F.col("_row_number").cast("long").alias("_row_number"),
@@ -182,33 +200,32 @@ def _text(name: str):
     return F.when(trimmed != "", trimmed)
 
 
+def _outside(value) -> object:
+    return (value < F.lit(EARLIEST).cast("timestamp_ntz")) | (value >= F.lit(LATEST).cast("timestamp_ntz"))
+
+
 def parse(raw: DataFrame) -> DataFrame:
-    """Raw rows + typed product columns (prefixed ``_t_``) + ``reason`` (NULL for a valid row)."""
-    price = F.expr("try_cast(trim(price) AS DECIMAL(12,2))")
-    updated_at = F.expr("try_cast(trim(updated_at) AS TIMESTAMP)")
-    currency = F.upper(_text("currency"))
+    """Raw rows + typed reading columns (prefixed ``_t_``) + ``reason`` (NULL for a valid row)."""
+    create_at = F.expr("try_cast(trim(create_at) AS TIMESTAMP_NTZ)")
+    expire = F.expr("try_cast(trim(product_expire) AS TIMESTAMP_NTZ)")
     reason = (
-        F.when(_text("product_id").isNull(), "missing_product_id")
-        .when(_text("updated_at").isNull(), "missing_updated_at")
-        .when(updated_at.isNull(), "bad_updated_at")
-        .when(_text("price").isNull(), "missing_price")
-        .when(price.isNull(), "bad_price")
-        .when(price < 0, "negative_price")
-        .when(currency.isNull() | ~currency.isin(*sorted(CURRENCIES)), "unknown_currency")
+        F.when(F.size("_absent") > 0, "missing_column")
+        .when(_text("department_name").isNull(), "missing_department")
+        .when(_text("sensor_serial").isNull(), "missing_sensor_serial")
+        .when(_text("product_name").isNull(), "missing_product_name")
+        .when(_text("create_at").isNull(), "missing_create_at")
+        .when(create_at.isNull(), "bad_create_at")
+        .when(_text("product_expire").isNull(), "missing_product_expire")
+        .when(expire.isNull(), "bad_product_expire")
+        .when(_outside(create_at) | _outside(expire), "timestamp_out_of_range")
+        .when(expire < create_at, "expire_before_create")
     )
     typed = {
-        "product_id": _text("product_id"),
-        "name": _text("name"),
-        "category": F.coalesce(_text("category"), F.lit(UNKNOWN_CATEGORY)),
-        "brand": _text("brand"),
-        "price": price,
-        "currency": currency,
-        "updated_at": updated_at,
-        "color": F.lower(_text("color")),
-        # Optional attributes: an unreadable value is a missing value, not a reason to refuse the product.
-        "weight_kg": F.expr("try_cast(trim(weight_kg) AS DOUBLE)"),
-        "stock_quantity": F.expr("try_cast(trim(stock_quantity) AS BIGINT)"),
-        "ean": _text("ean"),
+        "department_name": _text("department_name"),
+        "sensor_serial": _text("sensor_serial"),
+        "product_name": _text("product_name"),
+        "create_at": create_at,
+        "product_expire": expire,
     }
     return raw.select("*", *[value.alias(f"_t_{name}") for name, value in typed.items()], reason.alias("reason"))
 
@@ -216,119 +233,108 @@ def parse(raw: DataFrame) -> DataFrame:
 def classify(raw: DataFrame, history: DataFrame | None = None) -> DataFrame:
     """Parse and validate raw rows; ``kind`` is record, duplicate or reject.
 
-    A version is a (product_id, updated_at) pair. Its first row in the slice (by file, then row number) is the
-    record; further rows of it are duplicates, as are versions already in ``history`` (the
-    ``product_id``/``updated_at`` of bronze's earlier slices), so bronze keeps each version once.
+    The first valid row of a reading (``KEY``) in the slice, by file then row number, is the record; further valid
+    rows of it are duplicates, as is a reading already in ``history`` (bronze's earlier slices). Rejects never
+    take a valid reading's place: validation comes first.
     """
     parsed = parse(raw)
+    typed_key = [f"_t_{c}" for c in KEY]
     if history is not None:
-        seen = history.select(
-            F.col("product_id").alias("_t_product_id"),
-            F.col("updated_at").alias("_t_updated_at"),
-            F.lit(True).alias("_seen"),
-        ).distinct()
-        parsed = parsed.join(seen, ["_t_product_id", "_t_updated_at"], "left")
+        seen = history.select(*[F.col(c).alias(f"_t_{c}") for c in KEY], F.lit(True).alias("_seen")).distinct()
+        parsed = parsed.join(seen, typed_key, "left")
     else:
         parsed = parsed.withColumn("_seen", F.lit(None).cast("boolean"))
-    # Rejects get their own partitions, so they never take a valid version's first place.
     valid = F.col("reason").isNull()
-    first = Window.partitionBy("_t_product_id", "_t_updated_at", valid).orderBy("_source_file", "_row_number")
+    first = Window.partitionBy(*typed_key, valid).orderBy("_source_file", "_row_number")
     occurrence = F.when(valid, F.row_number().over(first))
     return parsed.withColumn(
         "kind",
-        F.when(F.col("reason").isNotNull(), REJECT)
-        .when(F.col("_seen").isNull() & (occurrence == 1), RECORD)
-        .otherwise(DUPLICATE),
+        F.when(~valid, REJECT).when(F.col("_seen").isNull() & (occurrence == 1), RECORD).otherwise(DUPLICATE),
     ).drop("_seen")
 
 
 def accepted(classified: DataFrame) -> DataFrame:
-    """The typed versions a slice adds to bronze."""
-    typed = [F.col(f"_t_{f.name}").alias(f.name) for f in PRODUCT_FIELDS]
+    """The typed readings a slice adds to bronze."""
+    typed = [F.col(f"_t_{f.name}").alias(f.name) for f in READING_FIELDS]
     return classified.where(F.col("kind") == RECORD).select("ds", *typed, "_source_file", "_row_number", "_loaded_at")
 
 
 def rejected(classified: DataFrame) -> DataFrame:
-    """Every refused row with its reason and its raw values as JSON."""
-    record = F.to_json(F.struct(*[F.col(name) for name in FIELDS], F.col("_extra")))
+    """Every refused row with its reason and its raw values (and the file's absent columns) as JSON."""
+    record = F.to_json(F.struct(*[F.col(name) for name in FIELDS], F.col("_absent"), F.col("_extra")))
     return classified.where(F.col("kind") == REJECT).select(
-        "ds", "reason", "product_id", record.alias("record"), "_source_file", "_row_number", "_loaded_at"
+        "ds", "reason", record.alias("record"), "_source_file", "_row_number", "_loaded_at"
     )
 
 
-def latest_versions(bronze: DataFrame) -> DataFrame:
-    """The current version of each product: latest ``updated_at`` (ties: latest slice, file, row)."""
-    order = [F.desc(c) for c in ("updated_at", "ds", "_source_file", "_row_number")]
-    rank = F.row_number().over(Window.partitionBy("product_id").orderBy(*order))
-    return bronze.withColumn("_rank", rank).where(F.col("_rank") == 1).drop("_rank")
+def shelf_life_days(expire, create_at) -> object:
+    """``expire - create_at`` in (fractional) days, from two zone-less timestamps."""
+    return F.expr(f"timestampdiff(MICROSECOND, {create_at}, {expire})") / (SECONDS_PER_DAY * 1_000_000)
 
 
-def master_changes(bronze: DataFrame, master: DataFrame, ds: str) -> DataFrame:
-    """What run ``ds`` changes in the product master, as rows of the master schema plus ``_op`` and ``_previous_ds``.
-
-    The products considered are those with a version in bronze slice ``ds`` and those the master says slice
-    ``ds`` last changed (a re-run after the slice's files changed). Each gets its latest version over all of
-    bronze: an upsert stamped ``ds`` when it is new or its values differ from the master row; a delete when bronze
-    no longer holds any version of it. Unchanged products keep their row and its ``ds``.
-
-    Args:
-        bronze: every slice of ``bronze.products``.
-        master: ``gold.product_master`` as it is.
-        ds: the run's slice.
-    """
-    day = F.lit(ds).cast("date")
-    touched = (
-        bronze.where(F.col("ds") == day)
-        .select("product_id")
-        .union(master.where(F.col("ds") == day).select("product_id"))
-        .distinct()
+def master_rows(bronze: DataFrame) -> DataFrame:
+    """Bronze readings -> ``product_master`` rows (the same slice): every distinct reading and its shelf life."""
+    return bronze.select(
+        "ds",
+        *[f.name for f in READING_FIELDS],
+        shelf_life_days("product_expire", "create_at").alias("shelf_life_days"),
+        "_source_file",
     )
-    latest = latest_versions(bronze.join(touched, "product_id", "left_semi"))
-    current = master.join(touched, "product_id", "left_semi")
-    new = latest.select("product_id", *[F.col(c).alias(f"_n_{c}") for c in (*VALUES, "_source_file", "_row_number")])
-    old = current.select("product_id", *[F.col(c).alias(f"_o_{c}") for c in VALUES], "ds", "first_ds")
-    both = new.join(old, "product_id", "full_outer")
-    differs = F.lit(False)
-    for c in VALUES:
-        differs = differs | ~F.col(f"_n_{c}").eqNullSafe(F.col(f"_o_{c}"))
-    op = F.when(F.col("_n_updated_at").isNull(), DELETE).when(F.col("ds").isNull() | differs, UPSERT)
-    return both.select(
-        day.alias("_new_ds"),
-        "product_id",
-        *[F.col(f"_n_{c}").alias(c) for c in (*VALUES, "_source_file", "_row_number")],
-        F.coalesce("first_ds", day).alias("first_ds"),
-        op.alias("_op"),
-        F.col("ds").alias("_previous_ds"),
-    ).where(F.col("_op").isNotNull())
 
 
-def moved_slices(changes: DataFrame, ds: str) -> DataFrame:
-    """The older slices a change takes rows out of: (changed_ds, rows_out)."""
+def by_department(master: DataFrame, ds: str) -> DataFrame:
+    """Slice ``ds`` of ``products_by_department``: per department and reading day, over the whole master."""
     return (
-        changes.where(F.col("_previous_ds").isNotNull() & (F.col("_previous_ds") != F.lit(ds).cast("date")))
-        .groupBy(F.col("_previous_ds").alias("changed_ds"))
-        .agg(F.count("*").alias("rows_out"))
-    )
-
-
-def by_category(master: DataFrame, ds: str) -> DataFrame:
-    """Slice ``ds`` of ``products_by_category``: the whole current master, per category and currency.
-
-    Prices in different currencies are never averaged together, hence the currency in the key.
-    """
-    day = F.lit(ds).cast("date")
-    return (
-        master.groupBy("category", "currency")
+        master.groupBy("department_name", F.to_date("create_at").alias("day"))
         .agg(
-            F.count("*").alias("products"),
-            F.countDistinct("brand").alias("brands"),
-            F.round(F.avg("price"), 2).cast(PRICE).alias("avg_price"),
-            F.min("price").alias("min_price"),
-            F.max("price").alias("max_price"),
-            F.sum(F.when(F.col("ds") == day, 1).otherwise(0)).cast("long").alias("changed_products"),
-            F.max("updated_at").alias("last_updated_at"),
+            F.countDistinct("product_name").alias("products"),
+            F.countDistinct("sensor_serial").alias("sensors"),
+            F.count("*").alias("readings"),
         )
-        .select(day.alias("ds"), "*")
+        .select(F.lit(ds).cast("date").alias("ds"), "*")
+    )
+
+
+def shelf_life(master: DataFrame, ds: str) -> DataFrame:
+    """Slice ``ds`` of ``product_shelf_life``: the distribution of shelf life in whole days over the whole master."""
+    return (
+        master.groupBy(F.floor("shelf_life_days").cast("int").alias("shelf_life_days"))
+        .agg(
+            F.count("*").alias("readings"),
+            F.countDistinct("department_name", "product_name").alias("products"),
+            F.avg("shelf_life_days").alias("avg_shelf_life_days"),
+        )
+        .select(F.lit(ds).cast("date").alias("ds"), "*")
+    )
+
+
+def expiring(master: DataFrame, ds: str, horizons: Sequence[int] = HORIZONS) -> DataFrame:
+    """Slice ``ds`` of ``products_expiring``: per department, products whose latest reading expires within N days.
+
+    "Now" (``as_of``) is the latest ``create_at`` in the master, the feed's own clock, so the figures do not
+    depend on when the job runs. A product's latest reading (per sensor) holds its current expiry.
+    """
+    latest = Window.partitionBy("department_name", "sensor_serial", "product_name").orderBy(F.desc("create_at"))
+    current = master.withColumn("_rank", F.row_number().over(latest)).where(F.col("_rank") == 1)
+    as_of = master.agg(F.max("create_at").alias("as_of"))
+    windows = master.sparkSession.createDataFrame([(n,) for n in horizons], "within_days int")
+    grid = current.select("department_name").distinct().crossJoin(windows).crossJoin(as_of)
+    due = (
+        current.crossJoin(as_of)
+        .crossJoin(windows)
+        .where(
+            F.expr("timestampdiff(SECOND, as_of, product_expire)").between(0, F.col("within_days") * SECONDS_PER_DAY)
+        )
+        .groupBy("department_name", "within_days")
+        .agg(F.countDistinct("product_name").alias("products"), F.count("*").alias("readings"))
+    )
+    return grid.join(due, ["department_name", "within_days"], "left").select(
+        F.lit(ds).cast("date").alias("ds"),
+        "department_name",
+        "within_days",
+        "as_of",
+        F.coalesce("products", F.lit(0)).cast("long").alias("products"),
+        F.coalesce("readings", F.lit(0)).cast("long").alias("readings"),
     )
 
 
@@ -342,35 +348,53 @@ class LandingMismatch(RuntimeError):
 # --- jobs ------------------------------------------------------------------------------------------
 
 
+def read_footers(spark, files: Sequence[LandedFile]) -> dict[str, tuple[str, int]]:
+    """Each file's (schema text, row count) from its footer; a few at a time, as each is a round trip to S3."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        footers = pool.map(lambda f: parquet_footer(spark, f.path), files)
+        return {file.path: footer for file, footer in zip(files, footers, strict=True)}
+
+
 def read_files(spark, files: Sequence[LandedFile], ds: str) -> tuple[DataFrame, dict[str, int]]:
     """Raw rows of ``files`` (read in groups of one Parquet schema), and each file's row count from its footer."""
+    footers = read_footers(spark, files)
     groups: dict[str, list[str]] = {}
-    expected = {}
-    for file in files:
-        schema, rows = parquet_footer(spark, file.path)
-        groups.setdefault(schema, []).append(file.path)
-        expected[file.path] = rows
+    for path, (schema, _) in footers.items():
+        groups.setdefault(schema, []).append(path)
     frames = []
     for paths in groups.values():
-        scanned = spark.read.parquet(*paths)
-        scanned = scanned.select(
+        scanned = spark.read.parquet(*[glob_escaped(p) for p in paths]).select(
             "*",
             F.col("_metadata.file_path").alias("_source_file"),
             (F.col("_metadata.row_index") + 1).alias("_row_number"),
         )
-        frames.append(to_raw(scanned, ds))
+        frames.append(to_raw(with_listed_paths(scanned, "_source_file", paths), ds))
     union = frames[0]
     for frame in frames[1:]:
         union = union.unionByName(frame)
     log.info("reading %d files in %d schema groups", len(files), len(groups))
-    return union, expected
+    return union, {path: rows for path, (_, rows) in footers.items()}
+
+
+def _check_rows(spark, ds: str, expected: dict[str, int]) -> None:
+    files = spark.createDataFrame(list(expected.items()), "_source_file string, rows long")
+    written = read_slice(spark, RAW, ds).groupBy("_source_file").agg(F.count("*").alias("written"))
+    wrong = (
+        files.join(written, "_source_file", "left")
+        .where(F.coalesce("written", F.lit(0)) != F.col("rows"))
+        .limit(3)
+        .collect()
+    )
+    if wrong:
+        examples = [(r["_source_file"], r["written"] or 0, r["rows"]) for r in wrong]
+        raise LandingMismatch(f"raw rows != footer rows (path, raw, footer), e.g. {examples}")
 
 
 def run_raw(spark, ds: str, *, prefix: str = LANDING_PREFIX, landing_bucket: str = "landing") -> dict:
-    """Add the rows of new or changed drops under ``landing/<prefix>`` to ``raw.products`` slice ``ds``.
+    """Add the rows of new or changed files under ``landing/<prefix>`` to ``raw.products`` slice ``ds``.
 
     A file whose ETag and size match its last processed version is skipped. The rows of a file processed again
-    replace its earlier rows in the slice; the slice's other rows stay.
+    replace its earlier rows, in this slice and in any older one.
     """
     source = landing_uri(prefix, landing_bucket)
     landed = list_landed(spark, source, suffix=".parquet")
@@ -382,29 +406,31 @@ def run_raw(spark, ds: str, *, prefix: str = LANDING_PREFIX, landing_bucket: str
     new_rows, expected = read_files(spark, todo, ds)
     ensure_table(spark, RAW, RAW_SCHEMA)
     paths = [f.path for f in todo]
-    kept = read_slice(spark, RAW, ds).where(~F.col("_source_file").isin(paths))
+    summary["superseded"] = {str(k): v for k, v in drop_superseded(spark, RAW, RAW_SCHEMA, paths, ds).items()}
+    files = spark.createDataFrame([(p,) for p in paths], "_source_file string")
+    kept = read_slice(spark, RAW, ds).join(F.broadcast(files), "_source_file", "left_anti")
     replace_slice(kept.unionByName(new_rows), RAW, RAW_SCHEMA, ds)
-    written = {
-        r["_source_file"]: r["n"]
-        for r in read_slice(spark, RAW, ds)
-        .where(F.col("_source_file").isin(paths))
-        .groupBy("_source_file")
-        .agg(F.count("*").alias("n"))
-        .collect()
-    }
-    wrong = {p: (written.get(p, 0), n) for p, n in expected.items() if written.get(p, 0) != n}
-    if wrong:
-        raise LandingMismatch(f"raw rows != footer rows for {len(wrong)} files, e.g. {next(iter(wrong.items()))}")
+    _check_rows(spark, ds, expected)
     record_processed(spark, DOMAIN, todo, expected, ds)
     summary["new_rows"] = sum(expected.values())
     log.info("raw.products ds=%s: %s", ds, summary)
     return summary
 
 
+def _slice_files(spark, ds: str) -> list[str]:
+    """The files whose rows raw slice ``ds`` holds: the slice owns every row of them, in every layer."""
+    if not _exists(spark, RAW):
+        return []
+    return [r["_source_file"] for r in read_slice(spark, RAW, ds).select("_source_file").distinct().collect()]
+
+
 def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliation:
-    """Type and validate the slice, keep each product version once; refuse to publish when too many rows fail."""
+    """Type and validate the slice, keep each reading once; refuse to publish when too many rows fail."""
     raw = read_slice(spark, RAW, ds) if _exists(spark, RAW) else spark.createDataFrame([], RAW_SCHEMA)
     raw_count = raw.count()
+    files = _slice_files(spark, ds)
+    for table, schema in ((BRONZE, BRONZE_SCHEMA), (REJECTS, REJECTS_SCHEMA)):
+        drop_superseded(spark, table, schema, files, ds)
     history = None
     if _exists(spark, BRONZE):
         history = spark.table(qualified(BRONZE)).where(F.col("ds") < F.lit(ds).cast("date"))
@@ -430,63 +456,73 @@ def _exists(spark, table: str) -> bool:
     return spark.catalog.tableExists(qualified(table))
 
 
-def merge_master(changes: DataFrame) -> None:
-    """Apply ``master_changes`` with one ``MERGE INTO``: update or insert upserts (stamped ``_new_ds``), delete."""
-    spark = changes.sparkSession
-    name = ensure_table(spark, MASTER, MASTER_SCHEMA)
-    view = "_product_master_changes"
-    columns = [f"`{f.name}`" for f in MASTER_SCHEMA.fields]
-    typed = [
-        F.col("_new_ds" if f.name == "ds" else f.name).cast(f.dataType).alias(f.name) for f in MASTER_SCHEMA.fields
-    ]
-    changes.select(*typed, "_op").createOrReplaceTempView(view)
-    spark.sql(
-        f"MERGE INTO {name} t USING {view} s ON t.product_id = s.product_id"
-        f" WHEN MATCHED AND s._op = '{DELETE}' THEN DELETE"
-        f" WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)}"
-        f" WHEN NOT MATCHED AND s._op = '{UPSERT}' THEN INSERT ({', '.join(columns)})"
-        f" VALUES ({', '.join(f's.{c}' for c in columns)})"
-    )
-    spark.catalog.dropTempView(view)
+def _record_moved(spark, ds: str, moved: dict[dt.date, int]) -> None:
+    """Record the older master slices this run takes rows out of, before it does (a crash re-run still sees them)."""
+    now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017 - the image runs Python 3.10
+    day = dt.date.fromisoformat(ds)
+    rows = [(MASTER, day, changed, n, now) for changed, n in sorted(moved.items())]
+    frame = spark.createDataFrame(rows, SLICE_CHANGES_SCHEMA)
+    merge_rows(frame, SLICE_CHANGES, SLICE_CHANGES_SCHEMA, keys=("table_name", "ds", "changed_ds"))
+
+
+def _same_rows(new: DataFrame, existing: DataFrame) -> bool:
+    """Whether two frames hold the same multiset of rows (equal counts, and nothing of one missing from the other)."""
+    return new.count() == existing.count() and new.exceptAll(existing).isEmpty()
 
 
 def run_gold(spark, ds: str) -> dict:
-    """Merge the slice's changes into ``gold.product_master``; rebuild slice ``ds`` of ``products_by_category``."""
-    bronze = spark.table(qualified(BRONZE)) if _exists(spark, BRONZE) else spark.createDataFrame([], BRONZE_SCHEMA)
-    master = spark.table(ensure_table(spark, MASTER, MASTER_SCHEMA))
-    changes = master_changes(bronze, master, ds).persist()
+    """Rebuild ``gold.product_master`` slice ``ds`` from bronze, and the aggregates over the whole master.
+
+    Nothing is written when the slice would not change and no older slice lost rows, so a re-run leaves the
+    tables' snapshots (and the serving copies) as they are. The aggregates are written before the master, so a
+    run that dies between the two leaves a master slice that differs, and its re-run writes both again.
+    """
+    bronze = read_slice(spark, BRONZE, ds) if _exists(spark, BRONZE) else spark.createDataFrame([], BRONZE_SCHEMA)
+    ensure_table(spark, MASTER, MASTER_SCHEMA)
+    files = _slice_files(spark, ds)
+    moved = superseded_slices(spark, MASTER, files, ds)
+    new = master_rows(bronze).persist()
     try:
-        ops = {row["_op"]: row["n"] for row in changes.groupBy("_op").agg(F.count("*").alias("n")).collect()}
-        moved = moved_slices(changes, ds).collect()
+        if not moved and _same_rows(new, read_slice(spark, MASTER, ds).select(*new.columns)):
+            counts = {"master_slice_rows": new.count(), "unchanged": True}
+            log.info("gold products ds=%s: %s", ds, counts)
+            return counts
         if moved:
-            # Recorded before the MERGE: if the job dies in between, a re-run still announces these slices.
-            now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017 - the image runs Python 3.10
-            day = dt.date.fromisoformat(ds)
-            rows = [(MASTER, day, r["changed_ds"], r["rows_out"], now) for r in moved]
-            frame = spark.createDataFrame(rows, SLICE_CHANGES_SCHEMA)
-            merge_rows(frame, SLICE_CHANGES, SLICE_CHANGES_SCHEMA, keys=("table_name", "ds", "changed_ds"))
-        if ops:
-            merge_master(changes)
+            _record_moved(spark, ds, moved)
+        counts = _write_gold(spark, ds, new, files)
     finally:
-        changes.unpersist()
-    master = spark.table(qualified(MASTER))
-    replace_slice(by_category(master, ds), BY_CATEGORY, BY_CATEGORY_SCHEMA, ds)
-    counts = {
-        "upserts": ops.get(UPSERT, 0),
-        "deletes": ops.get(DELETE, 0),
-        "moved_from_slices": sorted(str(r["changed_ds"]) for r in moved),
-        "master_rows": master.count(),
-        "master_slice_rows": read_slice(spark, MASTER, ds).count(),
-        "categories": read_slice(spark, BY_CATEGORY, ds).count(),
-    }
+        new.unpersist()
+    counts["moved_from_slices"] = sorted(str(d) for d in moved)
     log.info("gold products ds=%s: %s", ds, counts)
     return counts
+
+
+def _write_gold(spark, ds: str, new: DataFrame, files: Sequence[str]) -> dict:
+    """Write the aggregates over (the other slices without ``files``) + ``new``, then the master."""
+    others = spark.table(qualified(MASTER)).where(F.col("ds") != F.lit(ds).cast("date"))
+    if files:
+        superseded = spark.createDataFrame([(p,) for p in files], "_source_file string")
+        others = others.join(F.broadcast(superseded), "_source_file", "left_anti")
+    whole = others.select(*new.columns).unionByName(new).persist()
+    try:
+        for table, schema, build in (
+            (BY_DEPARTMENT, BY_DEPARTMENT_SCHEMA, by_department),
+            (SHELF_LIFE, SHELF_LIFE_SCHEMA, shelf_life),
+            (EXPIRING, EXPIRING_SCHEMA, expiring),
+        ):
+            replace_slice(build(whole, ds), table, schema, ds)
+        master_count = whole.count()
+    finally:
+        whole.unpersist()
+    drop_superseded(spark, MASTER, MASTER_SCHEMA, files, ds)
+    replace_slice(new, MASTER, MASTER_SCHEMA, ds)
+    return {"master_rows": master_count, "master_slice_rows": read_slice(spark, MASTER, ds).count()}
 
 
 JOBS = {
     "raw": Job(
         run_raw,
-        [("--prefix", {"help": "drops to read: a key prefix in the landing bucket, or a full URI"})],
+        [("--prefix", {"help": "files to read: a key prefix in the landing bucket, or a full URI"})],
         needs_landing_bucket=True,
     ),
     "bronze": Job(

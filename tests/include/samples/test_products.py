@@ -1,19 +1,19 @@
-"""Tests for the product Parquet generator: determinism, schema drift, defects and versions, checked with pyarrow."""
+"""Tests for the products feed generator: the real feed's shape, determinism, defects and drift, read with pyarrow."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-import math
 from collections import Counter
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from include.samples.products import ProductOptions, generate_product_files, main, upload_files
+from include.samples.products import FeedOptions, corrected, main, write_feed
 
-FILES, ROWS = 6, 2_000
+HOURS = 4
+COLUMNS = ["department_name", "sensor_serial", "create_at", "product_name", "product_expire"]
 
 
 def digest(paths: list[Path]) -> list[str]:
@@ -21,89 +21,69 @@ def digest(paths: list[Path]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def drops(tmp_path_factory) -> list[Path]:
-    return generate_product_files(tmp_path_factory.mktemp("products"), FILES, ROWS, seed=5)
+def clean(tmp_path_factory) -> list[Path]:
+    return write_feed(tmp_path_factory.mktemp("feed"), HOURS, seed=5, options=FeedOptions(defect_rate=0))
 
 
-def test_same_arguments_same_bytes(drops, tmp_path):
-    assert digest(generate_product_files(tmp_path / "again", FILES, ROWS, seed=5)) == digest(drops)
-    assert digest(generate_product_files(tmp_path / "other", FILES, ROWS, seed=6)) != digest(drops)
+def test_files_are_named_after_their_hour_and_hold_it(clean):
+    assert [p.name for p in clean] == [f"2024-01-01 0{h}-00-00.parquet" for h in range(HOURS)]
+    for hour, path in enumerate(clean):
+        table = pq.read_table(path)
+        assert table.column_names == COLUMNS
+        assert set(table.column("create_at").to_pylist()) == {dt.datetime(2024, 1, 1, hour)}
 
 
-def test_names_sort_in_drop_order_and_each_file_has_its_rows(drops):
-    assert [p.name for p in drops] == sorted(p.name for p in drops)
-    assert [pq.read_metadata(p).num_rows for p in drops] == [ROWS] * FILES
+def test_the_schema_is_the_pandas_written_feed(clean):
+    schema = pq.read_schema(clean[0])
+    assert b"pandas" in schema.metadata  # the index entry pandas writes
+    assert [str(schema.field(c).type) for c in ("create_at", "product_expire")] == ["timestamp[us]"] * 2
+    assert schema.field("create_at").type.tz is None
 
 
-def test_schema_drifts_across_files(drops):
-    schemas = [pq.read_schema(p) for p in drops]
-    price = [str(s.field("price").type) for s in schemas]
-    stock = [str(s.field("stock_quantity").type) if "stock_quantity" in s.names else None for s in schemas]
-    assert price == ["float", "float", "double", "double", "double", "double"]
-    assert stock == [None, None, "int32", "int32", "int64", "int64"]
-    assert ["ean" in s.names for s in schemas] == [False, False, False, False, True, True]
-    assert all(s.field("updated_at").type == pa.timestamp("ms", tz="UTC") for s in schemas)
+def test_a_clean_file_looks_like_the_real_one(clean):
+    rows = pq.read_table(clean[0]).to_pylist()
+    assert 1_500 <= len(rows) <= 2_500
+    assert len({r["department_name"] for r in rows}) == 100
+    assert len({tuple(r.values()) for r in rows}) == len(rows)  # no exact duplicate rows
+    products_per_serial = Counter((r["department_name"], r["sensor_serial"]) for r in rows)
+    assert max(products_per_serial.values()) > 1
+    shelf_days = [(r["product_expire"] - r["create_at"]).total_seconds() / 86_400 for r in rows]
+    assert min(shelf_days) >= 87 and max(shelf_days) <= 89
 
 
-def defect(row: dict) -> str | None:
-    if row["product_id"] is None or not row["product_id"].strip():
-        return "missing id"
-    if row["updated_at"] is None:
-        return "missing updated_at"
-    if row["price"] is None or math.isnan(row["price"]):
-        return "missing price"
-    if row["price"] < 0:
-        return "negative price"
-    if row["currency"] not in {"EUR", "USD", "GBP", "CHF", "SEK", "PLN"}:
-        return "unknown currency"
-    return None
+def test_same_seed_same_bytes(clean, tmp_path):
+    options = FeedOptions(defect_rate=0)
+    assert digest(write_feed(tmp_path / "again", HOURS, 5, options)) == digest(clean)
+    assert digest(write_feed(tmp_path / "other", HOURS, 6, options)) != digest(clean)
 
 
-def test_bad_rows_duplicates_and_later_versions(drops):
-    defects, copies = Counter(), 0
-    latest_by_file = []
-    for path in drops:
-        rows = pq.read_table(path).to_pylist()
-        seen = set()
-        for row in rows:
-            kind = defect(row)
-            defects[kind] += 1
-            if kind is None:
-                key = (row["product_id"], row["updated_at"])
-                copies += key in seen
-                seen.add(key)
-        latest_by_file.append(max(r["updated_at"] for r in rows if r["updated_at"] is not None))
-    bad = sum(n for kind, n in defects.items() if kind is not None)
-    assert set(defects) == {
-        None,
-        "missing id",
-        "missing updated_at",
-        "missing price",
-        "negative price",
-        "unknown currency",
-    }
-    assert 0.02 < bad / (FILES * ROWS) < 0.04
-    assert copies > 0.01 * FILES * ROWS  # re-sent rows: same product and updated_at
-    assert latest_by_file == sorted(latest_by_file)  # a later drop holds later versions
-    products = Counter(r["product_id"] for p in drops for r in pq.read_table(p, columns=["product_id"]).to_pylist())
-    assert sum(1 for n in products.values() if n > 1) > 0.2 * len(products)  # many products come in several versions
+def test_defects_drift_and_missing_column(tmp_path):
+    options = FeedOptions(defect_rate=0.01, missing_column_every=3, drift_from_hour=1)
+    paths = write_feed(tmp_path, 6, 9, options)
+    rows = [r for p in paths[:2] for r in pq.read_table(p).to_pylist()]
+    assert any(r["department_name"] is None for r in rows)
+    assert any(r["sensor_serial"] is not None and not r["sensor_serial"].strip() for r in rows)
+    assert any(r["product_name"] is None for r in rows)
+    assert any(r["create_at"].year == 1970 for r in rows)
+    assert any(r["product_expire"] < r["create_at"] for r in rows)
+    assert len({tuple(r.values()) for r in rows}) < len(rows)  # a repeated row
+    assert [str(pq.read_schema(p).field("shelf_temperature").type) for p in paths[1:3]] == ["float", "double"]
+    assert "shelf_temperature" not in pq.read_schema(paths[0]).names
+    assert [i for i, p in enumerate(paths) if "product_expire" not in pq.read_schema(p).names] == [2, 5]
 
 
-def test_options_are_validated(tmp_path):
-    with pytest.raises(ValueError, match="products"):
-        generate_product_files(tmp_path, 1, 10, options=ProductOptions(products=11))
-    with pytest.raises(ValueError, match="ratios"):
-        generate_product_files(tmp_path, 1, 10, options=ProductOptions(bad_ratio=0.6))
+def test_a_correction_changes_expiries_and_withdraws_a_row(clean):
+    import pandas as pd
+
+    frame = pd.read_parquet(clean[0])
+    fixed = corrected(frame, seed=1)
+    assert len(fixed) == len(frame) - 1
+    delta = fixed["product_expire"] - frame["product_expire"].iloc[:-1]
+    assert set(delta.dt.days) == {0, 1} and (delta.dt.days == 1).sum() >= 1
 
 
-def test_command_line_and_upload(tmp_path, s3):
-    main(["--files", "2", "--rows", "50", "--seed", "3", "--out", str(tmp_path)])
-    paths = sorted(tmp_path.glob("*.parquet"))
-    assert len(paths) == 2
-    keys = upload_files(s3, paths, prefix="products-sample-test/")
-    assert keys == [f"products-sample-test/{p.name}" for p in paths]
-    stored = s3.list_objects_v2(Bucket="landing", Prefix="products-sample-test/")["Contents"]
-    assert sorted((o["Key"], o["Size"]) for o in stored) == [
-        (k, p.stat().st_size) for k, p in zip(keys, paths, strict=True)
-    ]
-    s3.delete_objects(Bucket="landing", Delete={"Objects": [{"Key": k} for k in keys]})
+def test_cli_writes_the_hours(tmp_path, capsys):
+    result = main(["write", "--hours", "2", "--out", str(tmp_path), "--start", "2024-03-05T10:00:00"])
+    assert result["files"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2024-03-05 10-00-00.parquet", "2024-03-05 11-00-00.parquet"]
+    assert '"files": 2' in capsys.readouterr().out
