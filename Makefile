@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test run api lint bench-tweets clean
+.PHONY: setup test run api lint bench-tweets images clean
 
 setup:
 	bash scripts/setup.sh
@@ -19,6 +19,18 @@ api: setup
 	source .env.local && LAKEHOUSE_API_DB_PORT=3306 LAKEHOUSE_API_DB_USER=root LAKEHOUSE_API_DB_NAME=lakehouse \
 	  LAKEHOUSE_API_KEY_HASHES=$$($(PY) -m include.api.auth hash lakehouse-dev-key) \
 	  $(VENV)/bin/uvicorn include.api.app:create_app --factory --host 127.0.0.1 --port 8000 --workers 2 --no-access-log
+
+# The images `astro dev start` does not build (it builds only the Airflow image): run once before the first start and
+# after changing spark/ or include/api/. ENGINE=podman builds them offline on the debootstrap base with the local
+# jars (scripts/podman/spark_base.sh), as the tests do, tagged localhost/lakehouse-{spark,api}:latest.
+ENGINE ?= docker
+images:
+	if [ "$(ENGINE)" = podman ]; then \
+	  $(MAKE) setup && source .env.local && $(PY) -m include.podman_stack images; \
+	else \
+	  docker build -t lakehouse-spark:latest spark && \
+	  docker build -t lakehouse-api:latest -f include/api/Dockerfile include; \
+	fi
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
