@@ -47,8 +47,8 @@ TIDB_COLLATION = "utf8mb4_bin"
 # The statement time limit: MariaDB's variable (seconds) on the stand-in, TiDB's and MySQL's (milliseconds, SELECT
 # statements only, all the API runs) elsewhere. Names ending in _MARIADB hold SQL sent to MariaDB only (the SQL
 # guard test skips them).
-STATEMENT_TIMEOUT_MARIADB = "SET SESSION max_statement_time = %s"
-STATEMENT_TIMEOUT = "SET SESSION max_execution_time = %s"
+SET_TIMEOUT_MARIADB = "SET SESSION max_statement_time = %s"
+SET_TIMEOUT = "SET SESSION max_execution_time = %s"
 # Dates and timestamps come back as the server's ISO text instead of Python objects: the API only re-emits them as
 # ISO strings, and PyMySQL's parsing of them was 45% of the client CPU of a 100-row page (measured).
 CONVERSIONS = {kind: convert for kind, convert in conversions.items() if kind not in
@@ -116,9 +116,9 @@ class Database:
             cur.execute("SELECT VERSION()")
             version = str(cur.fetchone()[0])
             if "MariaDB" in version:
-                cur.execute(STATEMENT_TIMEOUT_MARIADB, (s.request_timeout_s,))
+                cur.execute(SET_TIMEOUT_MARIADB, (s.request_timeout_s,))
             else:
-                cur.execute(STATEMENT_TIMEOUT, (int(s.request_timeout_s * 1000),))
+                cur.execute(SET_TIMEOUT, (int(s.request_timeout_s * 1000),))
             cur.execute("SET SESSION time_zone = '+00:00'")
         return conn
 
