@@ -1,43 +1,59 @@
-"""Trips: taxi-trip CSV files in landing/trips/ -> raw.trips -> bronze.trips (+ rejects) -> gold trips, trips_daily."""
+"""Trips: feed CSV files in landing/trips/ -> raw.trips -> bronze.trips (+ rejects) -> gold trips, groups, weekly."""
 
+# The feed: CSV files with the header `region,origin_coord,destination_coord,datetime,datasource`; coordinates are
+# WKT points `POINT (longitude latitude)` (WGS 84), datetimes `YYYY-MM-DD HH:MM:SS` without a zone, read as UTC.
+#
 # Files land at any time, under any name ending in `.csv`, anywhere below the prefix. `ops.processed_files`
 # (lakehouse_jobs.landed_files) remembers the versions (path, ETag, size) already read, so raw reads only new or
 # changed files, and a changed file's lines replace its earlier lines in the run's slice.
 #
-# Raw keeps every line of a file, the header included (line 1), split on commas into the ten columns as received.
-# A line that does not split into exactly ten fields is kept too: `_field_count` says how many it had and `_line`
-# holds its text, so bronze can refuse it with a reason instead of the job failing. Each file's raw lines are
-# checked against a line count taken independently on the driver (a Java LineNumberReader over the object).
+# Raw keeps every line of a file, the header included (line 1), split on commas into the five columns as received
+# (no field of the feed holds a comma: a WKT point separates its numbers with a space). A line that does not split
+# into exactly five fields is kept too: `_field_count` says how many it had and `_line` holds its text. Each file's
+# raw lines are checked against a line count taken independently on the driver.
 #
-# Bronze trims each value and drops one pair of surrounding double quotes (a quoted field holding a comma is not
-# supported: no column of this feed has one, so such a line is `wrong_column_count`). Reasons, first match wins
-# (every line of a file whose line 1 is not the header is refused):
-#   bad_header             line 1 of the file is not the expected header
-#   blank_line             an empty line
-#   repeated_header        the header again after line 1 (files concatenated)
-#   wrong_column_count     not exactly ten comma-separated fields
-#   bad_pickup_datetime    missing, or not a valid `YYYY-MM-DD HH:MM:SS` (UTC) of the years 1900..2099
-#   bad_dropoff_datetime   same for the dropoff
-#   dropoff_before_pickup  dropoff earlier than pickup
-#   zero_duration          dropoff at the pickup second
-#   bad_passenger_count    not a whole number 0..9 (an empty value is accepted as unknown)
-#   bad_distance           missing or not a finite number
-#   non_positive_distance  zero or negative distance
-#   implausible_distance   more than 500 miles (odometer glitches)
-#   missing_coordinates    a longitude or latitude empty or exactly 0 (how the feeds write "no GPS fix")
-#   bad_coordinates        a longitude or latitude that is not a finite number
-#   outside_service_area   pickup or dropoff outside longitude -74.30..-73.65, latitude 40.45..40.95
-#   bad_fare / negative_fare     fare missing or not a decimal of at most 7 integer digits / below zero
-#   bad_total / negative_total   the same for the total amount
-#   total_below_fare       total amount below the fare (the total includes the fare)
+# Bronze trims each value and drops one pair of surrounding double quotes. Reasons, first match wins (every line of
+# a file whose line 1 is not the header is refused):
+#   bad_header                line 1 of the file is not the expected header
+#   blank_line                an empty line
+#   repeated_header           the header again after line 1 (files concatenated)
+#   wrong_column_count        not exactly five comma-separated fields (a field missing, or one too many)
+#   missing_region            empty region
+#   bad_region                a region that is not a name (letters, then letters, spaces, `.`, `'`, `-`)
+#   bad_origin_coord          origin_coord is not a WKT `POINT (lon lat)` of two finite numbers
+#   bad_destination_coord     the same for destination_coord
+#   origin_out_of_range       origin longitude outside -180..180 or latitude outside -90..90
+#   destination_out_of_range  the same for the destination
+#   bad_datetime              missing, or not a valid `YYYY-MM-DD HH:MM:SS` of the years 1900..2099
+#   missing_datasource        empty datasource
+#   bad_datasource            a datasource that is not a name (letters, digits, `_`, `.`, `-`, spaces)
 #
-# `trip_id` is the SHA-256 of the typed values, normalised (timestamps to the second, doubles to 6 decimals,
-# amounts to cents), so "2.5" and "2.50" are the same trip. A trip seen earlier in the slice (by file, then line)
-# or in an earlier bronze slice is a duplicate. gold.trips is the accepted slice with derived columns;
-# gold.trips_daily slice ds is a snapshot per pickup day over every gold.trips slice up to ds.
+# `trip_id` is the SHA-256 of the typed values (region, the four coordinates rounded half up to 9 decimals, the
+# datetime to the second, datasource), so `POINT (14.5 50)` and `POINT(14.50 50.0)` are the same trip. Validation
+# comes first: only a valid line can be a duplicate, of the first valid occurrence of its trip in the slice (by
+# file, then line) or of a trip bronze accepted in an earlier slice from a file that has not been read again since
+# (a changed file's trips are replaced, not kept as history).
+#
+# Gold. `gold.trips` is one row per trip with its `source_file`; slice ds holds the trips of the files run ds read.
+# When run ds reads a file again (its content changed), the file's trips in older slices are deleted (those slices
+# are recorded in `ops.slice_changes`, and the DAG announces them for serving), so a trip is counted once, from the
+# file's latest version. `gold.trip_groups` and `gold.trips_weekly` slice ds are snapshots over every gold.trips
+# slice up to ds, taken after that replacement, so they count a changed file once too.
+#
+# Similar trips (`gold.trip_groups`): the same region, origin cell, destination cell and time-of-day bucket. A cell
+# is a square of a fixed grid of 0.01 degree of longitude by 0.01 degree of latitude (about 1.1 km north-south and
+# 1.1 km x cos(latitude) east-west: 0.7-0.8 km in central Europe), named `<floor(lon*100)>:<floor(lat*100)>`, its
+# centre at ((x + 0.5) / 100, (y + 0.5) / 100). A time bucket is one of eight 3-hour spans of the UTC day
+# (`00-03`, `03-06`, ... `21-24`) holding the trip's hour.
+#
+# `gold.trips_weekly`: per region and ISO week (Monday `week_start`) from the first trip day's week to the last
+# one's (over all regions: the range the feed covers), `days` = the week's days inside that range (fewer at either
+# end), `trips`, `days_with_trips`, and `average_trips_per_day` = trips / days rounded to 4 decimals; a region's
+# week without trips is a row with 0.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -54,7 +70,7 @@ from lakehouse_jobs.bronze import (
     publish_slice,
 )
 from lakehouse_jobs.bronze import HEADER as HEADER_LINE
-from lakehouse_jobs.iceberg import ensure_table, qualified, read_slice, replace_slice
+from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.landed_files import (
     LandedFile,
@@ -65,31 +81,28 @@ from lakehouse_jobs.landed_files import (
     record_processed,
 )
 from lakehouse_jobs.lines import number_lines
+from lakehouse_jobs.ops import SLICE_CHANGES, SLICE_CHANGES_SCHEMA
 
 log = logging.getLogger(__name__)
 
 DOMAIN = "trips"
 LANDING_PREFIX = "trips/"
 SUFFIX = ".csv"
-COLUMNS = (
-    "pickup_datetime", "dropoff_datetime", "passenger_count", "trip_distance", "pickup_longitude", "pickup_latitude",
-    "dropoff_longitude", "dropoff_latitude", "fare_amount", "total_amount",
-)  # fmt: skip
+COLUMNS = ("region", "origin_coord", "destination_coord", "datetime", "datasource")
 HEADER = ",".join(COLUMNS)
-COORDINATES = ("pickup_longitude", "pickup_latitude", "dropoff_longitude", "dropoff_latitude")
-# The NYC service area: (lowest, highest) longitude and latitude, bounds included.
-LONGITUDE = (-74.30, -73.65)
-LATITUDE = (40.45, 40.95)
-MAX_PASSENGERS = 9
-MAX_DISTANCE = 500.0  # miles
+CELLS_PER_DEGREE = 100  # grid cells of 0.01 degree
+BUCKET_HOURS = 3
+# The coordinates' precision in `trip_id`: 9 decimals (0.1 mm), so a value written with more or fewer digits than
+# another, or another float formatting, is the same point.
+COORDINATE_KEY = "decimal(13,9)"
 
 RAW = "raw.trips"
 BRONZE = "bronze.trips"
 REJECTS = "bronze.trips_rejects"
 GOLD_TRIPS = "gold.trips"
-GOLD_DAILY = "gold.trips_daily"
+GOLD_GROUPS = "gold.trip_groups"
+GOLD_WEEKLY = "gold.trips_weekly"
 
-AMOUNT = T.DecimalType(10, 2)
 LINEAGE = [
     T.StructField("_source_file", T.StringType(), False),
     T.StructField("_line_number", T.LongType(), False),
@@ -100,22 +113,17 @@ RAW_SCHEMA = T.StructType(
     + [T.StructField(name, T.StringType()) for name in COLUMNS]
     + [
         T.StructField("_field_count", T.IntegerType(), False),
-        T.StructField("_line", T.StringType()),  # the line as received, when it is not ten fields
+        T.StructField("_line", T.StringType()),  # the line as received, when it is not five fields
     ]
     + LINEAGE
 )
+POINT_FIELDS = ("origin_longitude", "origin_latitude", "destination_longitude", "destination_latitude")
 TRIP_FIELDS = [
     T.StructField("trip_id", T.StringType(), False),
-    T.StructField("pickup_at", T.TimestampType(), False),
-    T.StructField("dropoff_at", T.TimestampType(), False),
-    T.StructField("passenger_count", T.IntegerType()),
-    T.StructField("trip_distance", T.DoubleType(), False),
-    T.StructField("pickup_longitude", T.DoubleType(), False),
-    T.StructField("pickup_latitude", T.DoubleType(), False),
-    T.StructField("dropoff_longitude", T.DoubleType(), False),
-    T.StructField("dropoff_latitude", T.DoubleType(), False),
-    T.StructField("fare_amount", AMOUNT, False),
-    T.StructField("total_amount", AMOUNT, False),
+    T.StructField("region", T.StringType(), False),
+    *[T.StructField(name, T.DoubleType(), False) for name in POINT_FIELDS],
+    T.StructField("datetime", T.TimestampType(), False),
+    T.StructField("datasource", T.StringType(), False),
 ]
 BRONZE_SCHEMA = T.StructType([T.StructField("ds", T.DateType(), False), *TRIP_FIELDS, *LINEAGE])
 REJECTS_SCHEMA = T.StructType(
@@ -129,39 +137,50 @@ REJECTS_SCHEMA = T.StructType(
 GOLD_TRIPS_SCHEMA = T.StructType(
     [
         T.StructField("ds", T.DateType(), False),
-        T.StructField("trip_id", T.StringType(), False),
-        T.StructField("pickup_at", T.TimestampType(), False),
-        T.StructField("dropoff_at", T.TimestampType(), False),
-        T.StructField("pickup_date", T.DateType(), False),
-        T.StructField("passenger_count", T.IntegerType()),
-        T.StructField("trip_distance", T.DoubleType(), False),
-        T.StructField("duration_minutes", T.DoubleType(), False),
-        T.StructField("pickup_longitude", T.DoubleType(), False),
-        T.StructField("pickup_latitude", T.DoubleType(), False),
-        T.StructField("dropoff_longitude", T.DoubleType(), False),
-        T.StructField("dropoff_latitude", T.DoubleType(), False),
-        T.StructField("fare_amount", AMOUNT, False),
-        T.StructField("total_amount", AMOUNT, False),
+        *TRIP_FIELDS,
+        T.StructField("trip_date", T.DateType(), False),
+        T.StructField("week_start", T.DateType(), False),
+        T.StructField("hour_of_day", T.IntegerType(), False),
+        T.StructField("time_bucket", T.StringType(), False),
+        T.StructField("origin_cell", T.StringType(), False),
+        T.StructField("destination_cell", T.StringType(), False),
+        T.StructField("source_file", T.StringType(), False),
     ]
 )
-GOLD_DAILY_SCHEMA = T.StructType(
+GOLD_GROUPS_SCHEMA = T.StructType(
     [
         T.StructField("ds", T.DateType(), False),
-        T.StructField("pickup_date", T.DateType(), False),
+        T.StructField("region", T.StringType(), False),
+        T.StructField("origin_cell", T.StringType(), False),
+        T.StructField("destination_cell", T.StringType(), False),
+        T.StructField("time_bucket", T.StringType(), False),
+        T.StructField("origin_cell_longitude", T.DoubleType(), False),
+        T.StructField("origin_cell_latitude", T.DoubleType(), False),
+        T.StructField("destination_cell_longitude", T.DoubleType(), False),
+        T.StructField("destination_cell_latitude", T.DoubleType(), False),
         T.StructField("trips", T.LongType(), False),
-        T.StructField("average_distance", T.DoubleType(), False),
-        T.StructField("average_fare", T.DoubleType(), False),
-        T.StructField("total_fare", T.DecimalType(18, 2), False),
+        T.StructField("datasources", T.StringType(), False),  # distinct, sorted, comma-separated
+        T.StructField("first_seen", T.TimestampType(), False),
+        T.StructField("last_seen", T.TimestampType(), False),
+    ]
+)
+GOLD_WEEKLY_SCHEMA = T.StructType(
+    [
+        T.StructField("ds", T.DateType(), False),
+        T.StructField("region", T.StringType(), False),
+        T.StructField("week_start", T.DateType(), False),
+        T.StructField("days", T.IntegerType(), False),
+        T.StructField("trips", T.LongType(), False),
+        T.StructField("days_with_trips", T.IntegerType(), False),
+        T.StructField("average_trips_per_day", T.DoubleType(), False),
     ]
 )
 
-# Kinds of raw line after classification.
-
-
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_POINT = rf"^(?i)POINT\s*\(\s*({_NUMBER})\s+({_NUMBER})\s*\)$"
 _DATETIME = r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"  # years 1900..2099
-_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-_WHOLE = r"^[+-]?[0-9]+(\.0*)?$"  # "1", or "1.0" from a feed that went through a float column
-_AMOUNT = r"^[+-]?([0-9]{1,7}(\.[0-9]*)?|\.[0-9]+)$"  # fits DECIMAL(10,2) once rounded to cents
+_REGION = r"^\p{L}[\p{L}\p{M} .'’-]*$"
+_DATASOURCE = r"^[\p{L}\p{N}_][\p{L}\p{N}_ .-]*$"
 
 
 # --- pure transformations ----------------------------------------------------------------------
@@ -170,8 +189,8 @@ _AMOUNT = r"^[+-]?([0-9]{1,7}(\.[0-9]*)?|\.[0-9]+)$"  # fits DECIMAL(10,2) once 
 def to_raw(lines: DataFrame, ds: str) -> DataFrame:
     """Numbered lines (``line``, ``_source_file``, ``_line_number``) -> raw rows of slice ``ds``.
 
-    The line is split on commas; the ten columns take the first ten fields as received (missing ones NULL), and a
-    line of any other number of fields keeps its text in ``_line``.
+    The line is split on commas; the five columns take the first five fields as received (missing ones NULL), and
+    a line of any other number of fields keeps its text in ``_line``.
     """
     parts = F.split(F.col("line"), ",", -1)
     count = F.size(parts)
@@ -192,29 +211,13 @@ def _clean(name: str) -> Column:
     return F.when(value != "", value)
 
 
-def _number(value: Column) -> Column:
-    """A finite double from its text, else NULL."""
-    number = F.when(value.rlike(_NUMBER), value.cast("double"))
-    return F.when(F.abs(number) < F.lit(float("inf")), number)
-
-
-def _amount(value: Column) -> Column:
-    """An amount in cents (half up) from its text, else NULL."""
-    return F.when(value.rlike(_AMOUNT), value.cast(AMOUNT))
-
-
-def _normalised(column: Column, data_type: str) -> Column:
-    """The text a typed value contributes to ``trip_id``; empty for NULL so the fields never shift."""
-    return F.coalesce(column.cast(data_type).cast("string"), F.lit(""))
-
-
 def _value(name: str) -> Column:
     """The cleaned value of a raw column (see ``parse``)."""
     return F.col(f"_v_{name}")
 
 
 def _header_line() -> Column:
-    """The line is the header: ten fields naming the columns (case and a UTF-8 byte order mark ignored)."""
+    """The line is the header: five fields naming the columns (case and a UTF-8 byte order mark ignored)."""
     matches = F.col("_field_count") == len(COLUMNS)
     for name in COLUMNS:
         value = F.lower(F.regexp_replace(_value(name), "^\ufeff", ""))
@@ -222,31 +225,31 @@ def _header_line() -> Column:
     return matches
 
 
+def _coordinate(text: Column, group: int) -> Column:
+    """Longitude (group 1) or latitude (group 2) of a WKT point as a finite double; NULL when not a point."""
+    number = F.when(text.rlike(_POINT), F.regexp_extract(text, _POINT, group).cast("double"))
+    return F.when(F.abs(number) < F.lit(float("inf")), number)
+
+
 def _typed_values() -> dict[str, Column]:
     """The trip columns typed from the cleaned values; NULL where a value does not parse."""
-    pickup, dropoff = _value("pickup_datetime"), _value("dropoff_datetime")
-    passengers = _value("passenger_count")
+    origin, destination, moment = _value("origin_coord"), _value("destination_coord"), _value("datetime")
     return {
-        "pickup_at": F.when(pickup.rlike(_DATETIME), F.try_to_timestamp(pickup)),
-        "dropoff_at": F.when(dropoff.rlike(_DATETIME), F.try_to_timestamp(dropoff)),
-        "passenger_count": F.when(passengers.rlike(_WHOLE), passengers.cast("double")),  # an int once checked
-        "trip_distance": _number(_value("trip_distance")),
-        **{name: _number(_value(name)) for name in COORDINATES},
-        "fare_amount": _amount(_value("fare_amount")),
-        "total_amount": _amount(_value("total_amount")),
+        "origin_longitude": _coordinate(origin, 1),
+        "origin_latitude": _coordinate(origin, 2),
+        "destination_longitude": _coordinate(destination, 1),
+        "destination_latitude": _coordinate(destination, 2),
+        "datetime": F.when(moment.rlike(_DATETIME), F.try_to_timestamp(moment, F.lit("yyyy-MM-dd HH:mm:ss"))),
     }
+
+
+def _out_of_range(prefix: str) -> Column:
+    lon, lat = F.col(f"_t_{prefix}_longitude"), F.col(f"_t_{prefix}_latitude")
+    return (F.abs(lon) > 180) | (F.abs(lat) > 90)
 
 
 def _reason() -> Column:
     """The first rule a line breaks (see the module comment), NULL for a valid trip or the file's header."""
-    t = {name: F.col(f"_t_{name}") for name in ("pickup_at", "dropoff_at", "passenger_count", "trip_distance")}
-    t.update({name: F.col(f"_t_{name}") for name in (*COORDINATES, "fare_amount", "total_amount")})
-    missing_point, bad_point, outside = F.lit(False), F.lit(False), F.lit(False)
-    for name in COORDINATES:
-        missing_point = missing_point | _value(name).isNull() | (t[name] == 0)
-        bad_point = bad_point | t[name].isNull()
-        outside = outside | _outside(t[name], LONGITUDE if name.endswith("longitude") else LATITUDE)
-    passengers = t["passenger_count"]
     blank = (F.col("_field_count") == 1) & F.coalesce(F.trim(F.col(COLUMNS[0])) == "", F.lit(True))
     return (
         F.when(~F.col("_file_has_header"), "bad_header")
@@ -254,77 +257,70 @@ def _reason() -> Column:
         .when(blank, "blank_line")
         .when(F.col("_header_like"), "repeated_header")
         .when(F.col("_field_count") != len(COLUMNS), "wrong_column_count")
-        .when(t["pickup_at"].isNull(), "bad_pickup_datetime")
-        .when(t["dropoff_at"].isNull(), "bad_dropoff_datetime")
-        .when(t["dropoff_at"] < t["pickup_at"], "dropoff_before_pickup")
-        .when(t["dropoff_at"] == t["pickup_at"], "zero_duration")
+        .when(_value("region").isNull(), "missing_region")
+        .when(~_value("region").rlike(_REGION), "bad_region")
+        .when(F.col("_t_origin_longitude").isNull() | F.col("_t_origin_latitude").isNull(), "bad_origin_coord")
         .when(
-            _value("passenger_count").isNotNull()
-            & (passengers.isNull() | (passengers < 0) | (passengers > MAX_PASSENGERS)),
-            "bad_passenger_count",
+            F.col("_t_destination_longitude").isNull() | F.col("_t_destination_latitude").isNull(),
+            "bad_destination_coord",
         )
-        .when(t["trip_distance"].isNull(), "bad_distance")
-        .when(t["trip_distance"] <= 0, "non_positive_distance")
-        .when(t["trip_distance"] > MAX_DISTANCE, "implausible_distance")
-        .when(missing_point, "missing_coordinates")
-        .when(bad_point, "bad_coordinates")
-        .when(outside, "outside_service_area")
-        .when(t["fare_amount"].isNull(), "bad_fare")
-        .when(t["fare_amount"] < 0, "negative_fare")
-        .when(t["total_amount"].isNull(), "bad_total")
-        .when(t["total_amount"] < 0, "negative_total")
-        .when(t["total_amount"] < t["fare_amount"], "total_below_fare")
+        .when(_out_of_range("origin"), "origin_out_of_range")
+        .when(_out_of_range("destination"), "destination_out_of_range")
+        .when(F.col("_t_datetime").isNull(), "bad_datetime")
+        .when(_value("datasource").isNull(), "missing_datasource")
+        .when(~_value("datasource").rlike(_DATASOURCE), "bad_datasource")
     )
 
 
-def _outside(column: Column, bounds: tuple[float, float]) -> Column:
-    return (column < bounds[0]) | (column > bounds[1])
-
-
 def parse(raw: DataFrame) -> DataFrame:
-    """Raw rows + ``_header`` + typed trip columns (prefixed ``_t_``) + ``reason`` (NULL for a valid trip or header).
-
-    Built in steps (cleaned values, typed values, reason) so that each value is cleaned and parsed once: inlined
-    into one expression, the rules outgrow the 64 KB Java method Spark generates code into.
-    """
+    """Raw rows + ``_header`` + typed trip columns (prefixed ``_t_``) + ``reason`` (NULL for a valid trip or header)."""
     cleaned = raw.select("*", *[_clean(name).alias(f"_v_{name}") for name in COLUMNS])
     header = _header_line()
     typed = cleaned.select(
         "*",
         ((F.col("_line_number") == 1) & header).alias("_header"),
         header.alias("_header_like"),
+        _value("region").alias("_t_region"),
+        _value("datasource").alias("_t_datasource"),
         *[value.alias(f"_t_{name}") for name, value in _typed_values().items()],
     )
     typed = typed.withColumn("_file_has_header", F.max("_header").over(Window.partitionBy("_source_file")))
     checked = typed.withColumn("reason", _reason())
-    return checked.withColumn("_t_passenger_count", F.col("_t_passenger_count").cast("int")).drop(
-        *[f"_v_{name}" for name in COLUMNS], "_header_like", "_file_has_header"
-    )
+    return checked.drop(*[f"_v_{name}" for name in COLUMNS], "_header_like", "_file_has_header")
 
 
 def trip_id(prefix: str = "_t_") -> Column:
-    """SHA-256 hex of the normalised typed values: timestamps to the second, doubles to 6 decimals, amounts to cents.
+    """SHA-256 hex of the typed values: region, coordinates to 9 decimals, the datetime to the second, datasource.
 
     Args:
         prefix: the prefix of the typed columns (``_t_`` in ``parse``'s output, empty on bronze rows).
     """
-    parts = []
-    for field in TRIP_FIELDS[1:]:
-        column = F.col(prefix + field.name)
-        if isinstance(field.dataType, T.TimestampType):
-            parts.append(F.coalesce(F.date_format(column, "yyyy-MM-dd HH:mm:ss"), F.lit("")))
-        elif isinstance(field.dataType, T.DoubleType):
-            parts.append(_normalised(column, "decimal(18,6)"))
-        else:
-            parts.append(_normalised(column, field.dataType.simpleString()))
+    parts = [F.col(prefix + "region")]
+    parts += [F.col(prefix + name).cast(COORDINATE_KEY).cast("string") for name in POINT_FIELDS]
+    parts += [F.date_format(F.col(prefix + "datetime"), "yyyy-MM-dd HH:mm:ss"), F.col(prefix + "datasource")]
     return F.sha2(F.concat_ws("|", *parts), 256)
+
+
+def current_history(bronze: DataFrame, ds: str, reread: Sequence[str]) -> DataFrame:
+    """The ``trip_id`` of trips accepted before slice ``ds`` that still stand.
+
+    A file's trips stand from the latest slice that read it, and not at all when slice ``ds`` reads it again
+    (``reread``): its new version replaces them.
+    """
+    earlier = bronze.where(F.col("ds") < F.lit(ds).cast("date"))
+    latest = F.max("ds").over(Window.partitionBy("_source_file"))
+    earlier = earlier.withColumn("_latest", latest).where(F.col("ds") == F.col("_latest"))
+    if reread:
+        earlier = earlier.where(~F.col("_source_file").isin(list(reread)))
+    return earlier.select("trip_id")
 
 
 def classify(raw: DataFrame, history: DataFrame | None = None) -> DataFrame:
     """Parse and validate raw lines; ``kind`` is header, record, duplicate or reject.
 
     The first valid occurrence of a ``trip_id`` in the slice (by file, then line) is the record; later ones are
-    duplicates, as are trips whose id is in ``history`` (the ``trip_id`` of bronze's earlier slices).
+    duplicates, as are trips whose id is in ``history`` (see ``current_history``). Invalid lines are never
+    duplicates, and never make a valid line one.
     """
     parsed = parse(raw)
     valid = ~F.col("_header") & F.col("reason").isNull()
@@ -359,41 +355,99 @@ def rejected(classified: DataFrame) -> DataFrame:
     )
 
 
+def cell(longitude: Column, latitude: Column) -> Column:
+    """The grid cell of a point: ``<floor(lon * 100)>:<floor(lat * 100)>`` (cells of 0.01 degree)."""
+    x = F.floor(longitude * CELLS_PER_DEGREE).cast("long")
+    y = F.floor(latitude * CELLS_PER_DEGREE).cast("long")
+    return F.concat_ws(":", x.cast("string"), y.cast("string"))
+
+
+def cell_centre(cell_id: Column, axis: int) -> Column:
+    """Longitude (axis 0) or latitude (axis 1) of the centre of a cell named by ``cell``."""
+    index = F.split(cell_id, ":").getItem(axis).cast("long")
+    return (index.cast("double") + 0.5) / CELLS_PER_DEGREE
+
+
+def time_bucket(hour: Column) -> Column:
+    """The 3-hour span of the day holding ``hour``: ``00-03``, ``03-06``, ... ``21-24``."""
+    start = F.floor(hour / BUCKET_HOURS) * BUCKET_HOURS
+    return F.concat(F.lpad(start.cast("string"), 2, "0"), F.lit("-"), F.lpad((start + 3).cast("string"), 2, "0"))
+
+
 def gold_trips(bronze: DataFrame) -> DataFrame:
-    """Bronze trips with their pickup day (UTC) and duration in minutes."""
-    seconds = F.col("dropoff_at").cast("long") - F.col("pickup_at").cast("long")
+    """Bronze trips with their day, ISO week (Monday), hour, time bucket and cells (all in UTC)."""
+    hour = F.hour("datetime")
     return bronze.select(
         "ds",
-        "trip_id",
-        "pickup_at",
-        "dropoff_at",
-        F.to_date("pickup_at").alias("pickup_date"),
-        "passenger_count",
-        "trip_distance",
-        (seconds / 60.0).alias("duration_minutes"),
-        *COORDINATES,
-        "fare_amount",
-        "total_amount",
+        *[f.name for f in TRIP_FIELDS],
+        F.to_date("datetime").alias("trip_date"),
+        F.to_date(F.date_trunc("week", "datetime")).alias("week_start"),
+        hour.alias("hour_of_day"),
+        time_bucket(hour).alias("time_bucket"),
+        cell(F.col("origin_longitude"), F.col("origin_latitude")).alias("origin_cell"),
+        cell(F.col("destination_longitude"), F.col("destination_latitude")).alias("destination_cell"),
+        F.col("_source_file").alias("source_file"),
     )
 
 
-def trips_daily(trips: DataFrame, ds: str) -> DataFrame:
-    """Slice ``ds`` of ``trips_daily``: per pickup day, over every ``gold.trips`` slice up to ``ds``.
-
-    Averages are taken over exact decimals (distance to 6 decimals) and rounded half up to 4 decimals, so they do
-    not depend on the order Spark adds the rows in.
-    """
+def trip_groups(trips: DataFrame, ds: str) -> DataFrame:
+    """Slice ``ds`` of ``trip_groups``: similar trips (region, both cells, time bucket) among ``trips`` up to ``ds``."""
     day = F.lit(ds).cast("date")
-    return (
+    keys = ["region", "origin_cell", "destination_cell", "time_bucket"]
+    groups = (
         trips.where(F.col("ds") <= day)
-        .groupBy("pickup_date")
+        .groupBy(*keys)
         .agg(
             F.count("*").alias("trips"),
-            F.round(F.avg(F.col("trip_distance").cast("decimal(18,6)")), 4).cast("double").alias("average_distance"),
-            F.round(F.avg("fare_amount"), 4).cast("double").alias("average_fare"),
-            F.sum("fare_amount").cast("decimal(18,2)").alias("total_fare"),
+            F.array_join(F.array_sort(F.collect_set("datasource")), ",").alias("datasources"),
+            F.min("datetime").alias("first_seen"),
+            F.max("datetime").alias("last_seen"),
         )
-        .select(day.alias("ds"), "*")
+    )
+    return groups.select(
+        day.alias("ds"),
+        *keys,
+        cell_centre(F.col("origin_cell"), 0).alias("origin_cell_longitude"),
+        cell_centre(F.col("origin_cell"), 1).alias("origin_cell_latitude"),
+        cell_centre(F.col("destination_cell"), 0).alias("destination_cell_longitude"),
+        cell_centre(F.col("destination_cell"), 1).alias("destination_cell_latitude"),
+        "trips",
+        "datasources",
+        "first_seen",
+        "last_seen",
+    )
+
+
+def trips_weekly(trips: DataFrame, ds: str) -> DataFrame:
+    """Slice ``ds`` of ``trips_weekly``: per region and ISO week of the covered range, over ``trips`` up to ``ds``."""
+    day = F.lit(ds).cast("date")
+    current = trips.where(F.col("ds") <= day)
+    bounds = current.agg(F.min("trip_date").alias("first_day"), F.max("trip_date").alias("last_day"))
+    weeks = bounds.where(F.col("first_day").isNotNull()).select(
+        "first_day",
+        "last_day",
+        F.explode(
+            F.sequence(
+                F.to_date(F.date_trunc("week", "first_day")),
+                F.col("last_day"),
+                F.expr("INTERVAL 7 DAYS"),
+            )
+        ).alias("week_start"),
+    )
+    days = F.datediff(F.least(F.date_add("week_start", 6), "last_day"), F.greatest("week_start", "first_day")) + 1
+    counts = current.groupBy("region", "week_start").agg(
+        F.count("*").alias("trips"), F.countDistinct("trip_date").alias("days_with_trips")
+    )
+    grid = weeks.crossJoin(current.select("region").distinct()).select("region", "week_start", days.alias("days"))
+    weekly = grid.join(counts, ["region", "week_start"], "left").fillna(0, subset=["trips", "days_with_trips"])
+    return weekly.select(
+        day.alias("ds"),
+        "region",
+        "week_start",
+        F.col("days").cast("int").alias("days"),
+        F.col("trips").cast("long").alias("trips"),
+        F.col("days_with_trips").cast("int").alias("days_with_trips"),
+        F.round(F.col("trips") / F.col("days"), 4).alias("average_trips_per_day"),
     )
 
 
@@ -495,13 +549,20 @@ def _exists(spark, table: str) -> bool:
     return spark.catalog.tableExists(qualified(table))
 
 
+def _slice_files(spark, ds: str) -> list[str]:
+    """The files whose lines raw slice ``ds`` holds (every file the slice's runs read, whatever its lines)."""
+    if not _exists(spark, RAW):
+        return []
+    return sorted(r["_source_file"] for r in read_slice(spark, RAW, ds).select("_source_file").distinct().collect())
+
+
 def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliation:
     """Type, validate and de-duplicate the slice's trips; refuse to publish it when too many lines are rejected."""
     raw = read_slice(spark, RAW, ds) if _exists(spark, RAW) else spark.createDataFrame([], RAW_SCHEMA)
     raw_count = raw.count()
     history = None
     if _exists(spark, BRONZE):
-        history = spark.table(qualified(BRONZE)).where(F.col("ds") < F.lit(ds).cast("date"))
+        history = current_history(spark.table(qualified(BRONZE)), ds, _slice_files(spark, ds))
     classified = classify(raw, history).persist()
     try:
         return publish_slice(
@@ -520,15 +581,44 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliati
         classified.unpersist()
 
 
-def run_gold(spark, ds: str) -> dict[str, int]:
-    """Replace slice ``ds`` of ``gold.trips`` with the bronze slice; rebuild the ``trips_daily`` snapshot for ``ds``."""
+def _replace_reread_files(spark, ds: str, files: Sequence[str]) -> dict[str, int]:
+    """Delete the trips older gold slices hold from ``files`` (read again by run ``ds``); returns rows out per slice.
+
+    The slices are recorded in ``ops.slice_changes`` before the delete, so a re-run after a crash in between still
+    announces them for serving.
+    """
+    name = ensure_table(spark, GOLD_TRIPS, GOLD_TRIPS_SCHEMA)
+    if not files:
+        return {}
+    older = spark.table(name).where((F.col("ds") < F.lit(ds).cast("date")) & F.col("source_file").isin(list(files)))
+    moved = {r["ds"]: r["n"] for r in older.groupBy("ds").agg(F.count("*").alias("n")).collect()}
+    if not moved:
+        return {}
+    now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017 - the image runs Python 3.10
+    rows = [(GOLD_TRIPS, dt.date.fromisoformat(ds), day, count, now) for day, count in sorted(moved.items())]
+    frame = spark.createDataFrame(rows, SLICE_CHANGES_SCHEMA)
+    merge_rows(frame, SLICE_CHANGES, SLICE_CHANGES_SCHEMA, keys=("table_name", "ds", "changed_ds"))
+    view = "_trips_reread_files"
+    spark.createDataFrame([(f,) for f in files], "path string").createOrReplaceTempView(view)
+    spark.sql(f"DELETE FROM {name} WHERE ds < DATE '{ds}' AND source_file IN (SELECT path FROM {view})")
+    spark.catalog.dropTempView(view)
+    return {day.isoformat(): count for day, count in moved.items()}
+
+
+def run_gold(spark, ds: str) -> dict:
+    """Replace slice ``ds`` of ``gold.trips`` (and the older trips of re-read files); rebuild the groups and weeks."""
     bronze = read_slice(spark, BRONZE, ds) if _exists(spark, BRONZE) else spark.createDataFrame([], BRONZE_SCHEMA)
+    replaced = _replace_reread_files(spark, ds, _slice_files(spark, ds))
     replace_slice(gold_trips(bronze), GOLD_TRIPS, GOLD_TRIPS_SCHEMA, ds)
-    trips = spark.table(qualified(GOLD_TRIPS))
-    replace_slice(trips_daily(trips, ds), GOLD_DAILY, GOLD_DAILY_SCHEMA, ds)
+    trips = spark.table(qualified(GOLD_TRIPS)).persist()
+    try:
+        replace_slice(trip_groups(trips, ds), GOLD_GROUPS, GOLD_GROUPS_SCHEMA, ds)
+        replace_slice(trips_weekly(trips, ds), GOLD_WEEKLY, GOLD_WEEKLY_SCHEMA, ds)
+    finally:
+        trips.unpersist()
     counts = {
-        GOLD_TRIPS: read_slice(spark, GOLD_TRIPS, ds).count(),
-        GOLD_DAILY: read_slice(spark, GOLD_DAILY, ds).count(),
+        "replaced_older_trips": replaced,
+        **{table: read_slice(spark, table, ds).count() for table in (GOLD_TRIPS, GOLD_GROUPS, GOLD_WEEKLY)},
     }
     log.info("gold trips ds=%s: %s", ds, counts)
     return counts

@@ -70,6 +70,7 @@ def dag_runner():
 # --- trips: files dropped into landing/trips/ before the run (the sensor finds them pending) -----------------
 
 TRIPS_FILES = ((1_500, 31), (1_000, 32))  # (data lines, seed) of each file dropped for DS
+TRIPS_START = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)  # a Monday; the files cover the week and a day more
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def trips_run(lake_env, airflow_db, s3) -> TripsRun:
     """The trips DAG, run once for ``DS`` after two generated files landed under ``landing/trips/``."""
     from include.samples.trips import TripOptions, drop_file, generate_trip_file
 
-    options = TripOptions(start=dt.datetime(2026, 11, 17, tzinfo=dt.UTC), days=3)
+    options = TripOptions(start=TRIPS_START, days=8)
     files = tuple(generate_trip_file(rows, seed, options) for rows, seed in TRIPS_FILES)
     drops = tuple(drop_file(s3, trip_file) for trip_file in files)
     run_dag("trips")

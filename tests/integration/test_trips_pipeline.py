@@ -1,16 +1,15 @@
-"""The trips DAG end to end through Airflow (local Spark runner): files dropped in moto S3, the deferrable sensor,
-raw → bronze → gold, checked against figures computed with the csv module from the generated files; a second run
-waits (deferred) for a file dropped while it waits, and processes that file only."""
+"""The trips DAG end to end through Airflow (local Spark runner): feed files dropped in moto S3, the deferrable
+sensor, raw → bronze → gold, checked against figures computed in plain Python from the generated files; a second
+run waits (deferred) for a changed version of a file, and every gold table then counts the new version only."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
+import math
+import re
 import threading
 import time
 from collections import Counter, defaultdict
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,22 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 NEXT_DS = "2026-11-21"
 NEXT_LOGICAL_DATE = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
-DEFECTS = {  # the generator's label of a spoiled line -> the reason bronze must give
-    "outside_service_area": "outside_service_area",
-    "non_positive_distance": "non_positive_distance",
-    "dropoff_before_pickup": "dropoff_before_pickup",
-    "missing_coordinates": "missing_coordinates",
-    "bad_pickup_datetime": "bad_pickup_datetime",
-    "negative_total": "negative_total",
-    "bad_passenger_count": "bad_passenger_count",
-    "wrong_column_count": "wrong_column_count",
+LABELS = {  # the generator's label of a bad line -> the reason bronze must give
+    "malformed_origin": "bad_origin_coord",
+    "malformed_destination": "bad_destination_coord",
+    "origin_out_of_range": "origin_out_of_range",
+    "destination_out_of_range": "destination_out_of_range",
+    "swapped_datetime_datasource": "bad_datetime",
+    "swapped_region_origin": "bad_region",
+    "missing_field": "wrong_column_count",
+    "extra_field": "wrong_column_count",
+    "bad_datetime": "bad_datetime",
+    "empty_region": "missing_region",
+    "empty_datasource": "missing_datasource",
+    "repeated_header": "repeated_header",
+    "blank_line": "blank_line",
 }
+POINT = re.compile(r"POINT ?\((\S+) (\S+)\)")
 
 
 def arrow(catalog, table: str, ds: str | None = None):
@@ -38,43 +43,75 @@ def arrow(catalog, table: str, ds: str | None = None):
     return catalog.load_table(table).scan(row_filter=EqualTo("ds", ds) if ds else AlwaysTrue()).to_arrow()
 
 
+def reason_of(line) -> str | None:
+    return LABELS.get(line.repeats or line.kind)
+
+
 def trips_of(files) -> list[dict]:
-    """The valid trips of the files, parsed with the csv module (the generator labels each line)."""
+    """The valid trips of the files (the generator labels each line), parsed with re and datetime."""
     trips = []
     for trip_file in files:
         for line in trip_file.lines:
             if line.kind != "trip":
                 continue
-            (row,) = csv.DictReader(io.StringIO(trip_file.lines[0].text + "\n" + line.text + "\n"))
-            trips.append(row)
+            region, origin, destination, when, source = line.text.split(",")
+            (olon, olat), (dlon, dlat) = (tuple(map(float, POINT.fullmatch(p).groups())) for p in (origin, destination))
+            moment = dt.datetime.strptime(when, "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.UTC)  # zone-less = UTC
+            trips.append(
+                {"region": region, "origin": (olon, olat), "destination": (dlon, dlat), "at": moment, "source": source}
+            )
     return trips
 
 
-def daily_figures(trips: list[dict]) -> dict[dt.date, tuple[int, float, float, Decimal]]:
-    """Per pickup day: trips, average distance, average fare, total fare."""
-    days = defaultdict(list)
-    for trip in trips:
-        days[dt.date.fromisoformat(trip["pickup_datetime"][:10])].append(trip)
+def cell(lon: float, lat: float) -> str:
+    return f"{math.floor(lon * 100)}:{math.floor(lat * 100)}"
+
+
+def expected_groups(trips: list[dict]) -> dict[tuple, tuple]:
+    """(region, origin cell, destination cell, 3-hour bucket) -> (trips, datasources, first seen, last seen)."""
+    groups = defaultdict(list)
+    for t in trips:
+        bucket = t["at"].hour // 3 * 3
+        groups[t["region"], cell(*t["origin"]), cell(*t["destination"]), f"{bucket:02d}-{bucket + 3:02d}"].append(t)
     return {
-        day: (
-            len(rows),
-            sum(float(r["trip_distance"]) for r in rows) / len(rows),
-            float(sum(Decimal(r["fare_amount"]) for r in rows) / len(rows)),
-            sum(Decimal(r["fare_amount"]) for r in rows),
-        )
-        for day, rows in days.items()
+        key: (len(ts), ",".join(sorted({t["source"] for t in ts})), min(t["at"] for t in ts), max(t["at"] for t in ts))
+        for key, ts in groups.items()
     }
 
 
-def assert_daily(actual_rows: list[dict], expected: dict) -> None:
-    actual = {r["pickup_date"]: r for r in actual_rows}
-    assert set(actual) == set(expected)
-    for day, (trips, distance, fare, total) in expected.items():
-        row = actual[day]
-        assert row["trips"] == trips, day
-        assert row["average_distance"] == pytest.approx(distance, abs=1e-4), day
-        assert row["average_fare"] == pytest.approx(fare, abs=1e-4), day
-        assert row["total_fare"] == total, day
+def expected_weekly(trips: list[dict]) -> dict[tuple, tuple]:
+    """(region, Monday) -> (days of the week in the covered range, trips, days with trips, average per day)."""
+    days = [t["at"].date() for t in trips]
+    first, last = min(days), max(days)
+    monday = first - dt.timedelta(days=first.weekday())
+    weeks = []
+    while monday <= last:
+        weeks.append(monday)
+        monday += dt.timedelta(days=7)
+    figures = {}
+    for region in {t["region"] for t in trips}:
+        for week in weeks:
+            inside = [t["at"].date() for t in trips if t["region"] == region and 0 <= (t["at"].date() - week).days < 7]
+            span = (min(week + dt.timedelta(days=6), last) - max(week, first)).days + 1
+            figures[region, week] = (span, len(inside), len(set(inside)), round(len(inside) / span, 4))
+    return figures
+
+
+def assert_gold_matches(catalog, ds: str, trips: list[dict]) -> None:
+    groups = {
+        (r["region"], r["origin_cell"], r["destination_cell"], r["time_bucket"]): (
+            r["trips"], r["datasources"], r["first_seen"], r["last_seen"],
+        )
+        for r in arrow(catalog, "gold.trip_groups", ds).to_pylist()
+    }  # fmt: skip
+    want = expected_groups(trips)
+    assert groups == want
+    assert max(n for n, *_ in want.values()) > 2  # similar trips do get grouped
+    weekly = {
+        (r["region"], r["week_start"]): (r["days"], r["trips"], r["days_with_trips"], r["average_trips_per_day"])
+        for r in arrow(catalog, "gold.trips_weekly", ds).to_pylist()
+    }
+    assert weekly == expected_weekly(trips)
 
 
 def test_raw_keeps_every_line_with_its_file_and_number(trips_run, iceberg_catalog):
@@ -85,49 +122,62 @@ def test_raw_keeps_every_line_with_its_file_and_number(trips_run, iceberg_catalo
     assert got == expected
 
 
-def test_bronze_accounts_for_every_line_and_rejects_impossible_trips_with_a_reason(trips_run, iceberg_catalog):
-    lines = [line for f in trips_run.files for line in f.lines]
+def test_bronze_accounts_for_every_line_and_rejects_with_a_reason(trips_run, iceberg_catalog):
+    lines = [line for f in trips_run.files for line in f.lines[1:]]
     kinds = Counter(line.kind for line in lines)
     rejects = arrow(iceberg_catalog, "bronze.trips_rejects", trips_run.ds).to_pylist()
-    assert Counter(r["reason"] for r in rejects) == Counter({DEFECTS[k]: n for k, n in kinds.items() if k in DEFECTS})
+    assert Counter(r["reason"] for r in rejects) == Counter(reason_of(line) for line in lines if reason_of(line))
+    assert set(r["reason"] for r in rejects) == set(LABELS.values())
     assert arrow(iceberg_catalog, "bronze.trips", trips_run.ds).num_rows == kinds["trip"]
     (run,) = [
         r for r in arrow(iceberg_catalog, "gold.pipeline_runs", trips_run.ds).to_pylist() if r["domain"] == "trips"
     ]
-    data_lines = len(lines) - len(trips_run.files)  # one header per file
     assert (run["raw_rows"], run["accepted"], run["duplicates"], run["rejects"], run["status"]) == (
-        data_lines,
+        len(lines),
         kinds["trip"],
         kinds["duplicate"],
-        sum(n for k, n in kinds.items() if k in DEFECTS),
+        len(lines) - kinds["trip"] - kinds["duplicate"],
         "published",
     )
 
 
-def test_gold_trips_and_daily_figures_match_the_files(trips_run, iceberg_catalog):
+def test_gold_trips_groups_and_weeks_match_the_files(trips_run, iceberg_catalog):
     trips = trips_of(trips_run.files)
     gold = arrow(iceberg_catalog, "gold.trips", trips_run.ds).to_pylist()
     assert len(gold) == len(trips) == len({r["trip_id"] for r in gold})
-    assert sum(r["fare_amount"] for r in gold) == sum(Decimal(t["fare_amount"]) for t in trips)
-    assert Counter((r["pickup_longitude"], r["pickup_latitude"]) for r in gold) == Counter(
-        (float(t["pickup_longitude"]), float(t["pickup_latitude"])) for t in trips
-    )
-    assert_daily(arrow(iceberg_catalog, "gold.trips_daily", trips_run.ds).to_pylist(), daily_figures(trips))
+    assert Counter(
+        (r["region"], r["origin_longitude"], r["origin_latitude"], r["destination_longitude"],
+         r["destination_latitude"], r["datetime"], r["datasource"])
+        for r in gold
+    ) == Counter((t["region"], *t["origin"], *t["destination"], t["at"], t["source"]) for t in trips)  # fmt: skip
+    for r in gold:
+        monday = r["trip_date"] - dt.timedelta(days=r["trip_date"].weekday())
+        assert (r["week_start"], r["hour_of_day"], r["trip_date"]) == (monday, r["datetime"].hour, r["datetime"].date())
+    assert_gold_matches(iceberg_catalog, trips_run.ds, trips)
 
 
-def test_a_later_run_waits_deferred_for_a_new_file_and_processes_only_that_file(
-    trips_run, iceberg_catalog, s3, lake_env
-):
+def test_a_changed_file_replaces_its_trips_in_every_gold_table(trips_run, iceberg_catalog, s3, lake_env):
+    """A later run waits, deferred, for a changed version of the first file; afterwards every gold table counts
+    that version only (its old trips leave the older slice, which is announced for serving)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from include.samples.trips import TripOptions, drop_file, generate_trip_file
+    from include.samples.trips import TripFile, TripLine, TripOptions, generate_trip_file
 
-    new_file = generate_trip_file(600, 33, TripOptions(start=dt.datetime(2026, 11, 19, tzinfo=dt.UTC), days=3))
+    first = trips_run.files[0]
+    # The first 800 lines as they were, then 200 lines of new trips (and defects): some trips gone, some new.
+    extra = generate_trip_file(200, 33, TripOptions(start=dt.datetime(2026, 11, 19, tzinfo=dt.UTC), days=3))
+    kept = first.lines[:801]
+    added = [
+        TripLine(len(kept) + i, line.text, line.kind, repeats=line.repeats) for i, line in enumerate(extra.lines[1:], 1)
+    ]
+    changed = TripFile(first.name, (*kept, *added))
     dropped = {}
 
     def drop_later():
+        from include.samples.trips import drop_file
+
         time.sleep(8)  # the sensor has found nothing pending by then and deferred
-        dropped.update(drop_file(s3, new_file))
+        dropped.update(drop_file(s3, changed))
 
     dropper = threading.Thread(target=drop_later)
     dropper.start()
@@ -138,20 +188,21 @@ def test_a_later_run_waits_deferred_for_a_new_file_and_processes_only_that_file(
         dropper.join()
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "success", states
-    # The file was dropped after the run started: the sensor returned it after waiting for it.
-    waited = next(ti for ti in run.get_task_instances() if ti.task_id == "wait_for_files")
-    assert [f["key"] for f in waited.xcom_pull(task_ids="wait_for_files")] == [dropped["key"]]
+    tasks = {ti.task_id: ti for ti in run.get_task_instances()}
+    assert [f["key"] for f in tasks["wait_for_files"].xcom_pull(task_ids="wait_for_files")] == [dropped["key"]]
+    assert tasks["announce_replaced_slices"].xcom_pull(task_ids="announce_replaced_slices") == [trips_run.ds]
 
     raw_files = {r["_source_file"] for r in arrow(iceberg_catalog, "raw.trips", NEXT_DS).to_pylist()}
     assert {f.split("landing/", 1)[1] for f in raw_files} == {dropped["key"]}
-    processed = arrow(iceberg_catalog, "ops.processed_files").to_pylist()
-    assert Counter(r["path"].split("landing/", 1)[1] for r in processed if r["domain"] == "trips") == Counter(
-        [d["key"] for d in trips_run.drops] + [dropped["key"]]
-    )
-    new_trips = trips_of([new_file])
-    assert arrow(iceberg_catalog, "gold.trips", NEXT_DS).num_rows == len(new_trips)
-    # The daily snapshot of the later run covers the trips of both runs.
-    assert_daily(
-        arrow(iceberg_catalog, "gold.trips_daily", NEXT_DS).to_pylist(),
-        daily_figures(trips_of(trips_run.files) + new_trips),
+    current = trips_of([changed, trips_run.files[1]])
+    all_gold = arrow(iceberg_catalog, "gold.trips").to_pylist()
+    assert len(all_gold) == len(current) == len({r["trip_id"] for r in all_gold})
+    assert Counter(r["ds"].isoformat() for r in all_gold) == {
+        trips_run.ds: len(trips_of([trips_run.files[1]])),
+        NEXT_DS: len(trips_of([changed])),
+    }
+    assert_gold_matches(iceberg_catalog, NEXT_DS, current)
+    # The earlier snapshot still says what the earlier run saw.
+    assert arrow(iceberg_catalog, "gold.trips_weekly", trips_run.ds).num_rows == len(
+        expected_weekly(trips_of(trips_run.files))
     )
