@@ -1,43 +1,42 @@
 with
 
-products as (
+readings as (
 
     select * from {{ ref('stg_product_master') }}
 
 ),
 
--- A changed product moves to its run's slice, and the serve DAG then reloads the slice it left; until that reload
--- it can be found in both, and the newer slice holds its current version.
-ranked as (
+-- A corrected file moves its readings to the run that read it again, and the serve DAG then reloads the slice
+-- they left; until that reload a reading can be found in both, and the newer slice holds the corrected one.
+current_readings as (
 
-    select
-        *,
-        row_number() over (partition by product_id order by ds desc, updated_at desc) as slice_rank
-
-    from products
+    select *
+    from (
+        select
+            *,
+            row_number() over (
+                partition by department_name, sensor_serial, product_name, created_at order by ds desc
+            ) as slice_rank
+        from readings
+    ) as ranked
+    where slice_rank = 1
 
 ),
 
 catalogue as (
 
     select
-        product_id,
+        department_name,
         product_name,
-        category,
-        brand,
-        price,
-        currency,
-        updated_at,
-        color,
-        weight_kg,
-        stock_quantity,
-        ean,
-        first_ds,
-        ds as changed_ds,
-        loaded_at
+        count(distinct sensor_serial) as sensors,
+        count(*) as readings,
+        min(created_at) as first_seen_at,
+        max(created_at) as last_seen_at,
+        max(expires_at) as latest_expires_at,
+        avg(shelf_life_days) as avg_shelf_life_days
 
-    from ranked
-    where slice_rank = 1
+    from current_readings
+    group by department_name, product_name
 
 )
 

@@ -3,10 +3,9 @@ with
 source as (
 
     select * from {{ gold_source('product_master', {
-        'ds': 'date', 'product_id': 'text', 'name': 'text', 'category': 'text', 'brand': 'text',
-        'price': 'numeric(12, 2)', 'currency': 'text', 'updated_at': 'timestamptz', 'color': 'text',
-        'weight_kg': 'double precision', 'stock_quantity': 'bigint', 'ean': 'text', '_source_file': 'text',
-        '_row_number': 'bigint', 'first_ds': 'date', '_loaded_at': 'timestamptz'
+        'ds': 'date', 'department_name': 'text', 'sensor_serial': 'text', 'product_name': 'text',
+        'create_at': 'timestamp', 'product_expire': 'timestamp', 'shelf_life_days': 'double precision',
+        '_source_file': 'text', '_loaded_at': 'timestamptz'
     }) }} as gold_table
 
 ),
@@ -15,18 +14,12 @@ renamed as (
 
     select
         ds,
-        product_id,
-        name as product_name,
-        category,
-        brand,
-        price,
-        currency,
-        updated_at,
-        color,
-        weight_kg,
-        stock_quantity,
-        ean,
-        first_ds,
+        department_name,
+        sensor_serial,
+        product_name,
+        create_at as created_at,
+        product_expire as expires_at,
+        shelf_life_days,
         _source_file as source_file,
         _loaded_at as loaded_at
 
