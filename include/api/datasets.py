@@ -336,15 +336,16 @@ REGISTRY += (
     ),
 )
 
-# What a pickup-day range looks like in the trips routes (both bounds included).
-PICKUP_DAYS = Range(
-    "pickup_date",
+# What a day range looks like in the trips routes (both bounds included; days are UTC days).
+TRIP_DAYS = Range(
+    "trip_date",
     "from",
     "to",
-    "Pickup days from `from` to `to`, both included (YYYY-MM-DD, UTC).",
-    ("2026-01-05", "2026-01-11"),
+    "Trip days from `from` to `to`, both included (YYYY-MM-DD, UTC: the feed's zone-less datetimes are UTC).",
+    ("2026-11-16", "2026-11-22"),
     upper_inclusive=True,
 )
+NAME_KEY = r"^[^\x00-\x1f]{1,100}$"  # a region or datasource as the feed names it
 
 REGISTRY += (
     Dataset(
@@ -440,50 +441,83 @@ REGISTRY += (
         name="trips",
         path="trips",
         domain="trips",
-        summary="Taxi trips",
-        description="One row per cleaned taxi trip (pickup and dropoff inside the service area, duplicates "
-        "removed). Each slice holds the trips of the files its run processed, so trips are read across slices. "
-        "For the weekly average in a bounding box see `/v1/trips/weekly-average`.",
+        summary="Trips",
+        description="One row per trip of the feed (valid, duplicates removed), with its ISO week, hour, time bucket "
+        "and ~1 km grid cells. A slice holds the trips of the files its run read (a changed file's trips move to "
+        "the run that read it again), so trips are read across slices. Datetimes are UTC (the feed's have no "
+        "zone). For the weekly average see `/v1/trips/weekly-average`.",
         columns=(
             DS_COLUMN,
             Column("trip_id", "str", "The trip's id: SHA-256 hex of its values.", "9f" + "0" * 62),
-            Column("pickup_at", "datetime", "Pickup time (UTC).", "2026-01-05T08:15:00Z"),
-            Column("dropoff_at", "datetime", "Dropoff time (UTC).", "2026-01-05T08:32:00Z", nullable=True),
-            Column("pickup_date", "date", "Pickup day (UTC).", "2026-01-05"),
-            Column("passenger_count", "int", "Passengers.", 1, nullable=True),
-            Column("trip_distance", "float", "Distance in miles.", 2.4, nullable=True),
-            Column("duration_minutes", "float", "Dropoff minus pickup, in minutes.", 17.0, nullable=True),
-            Column("pickup_longitude", "float", "Pickup longitude (WGS 84).", -73.9857, nullable=True),
-            Column("pickup_latitude", "float", "Pickup latitude (WGS 84).", 40.7484, nullable=True),
-            Column("dropoff_longitude", "float", "Dropoff longitude (WGS 84).", -73.9772, nullable=True),
-            Column("dropoff_latitude", "float", "Dropoff latitude (WGS 84).", 40.7527, nullable=True),
-            Column("fare_amount", "float", "Fare (DECIMAL(10,2)).", 12.5, nullable=True),
-            Column("total_amount", "float", "Total charged (DECIMAL(10,2)).", 15.8, nullable=True),
+            Column("region", "str", "Region (city), as the feed names it.", "Prague"),
+            Column("origin_longitude", "float", "Origin longitude (WGS 84).", 14.4973794438195),
+            Column("origin_latitude", "float", "Origin latitude (WGS 84).", 50.00136875782316),
+            Column("destination_longitude", "float", "Destination longitude (WGS 84).", 14.43109483523328),
+            Column("destination_latitude", "float", "Destination latitude (WGS 84).", 50.04052930943246),
+            Column("datetime", "datetime", "When the trip happened (UTC).", "2026-11-16T09:03:40Z"),
+            Column("datasource", "str", "The app or provider that reported the trip.", "funny_car"),
+            Column("trip_date", "date", "The trip's day (UTC).", "2026-11-16"),
+            Column("week_start", "date", "The Monday of its ISO week.", "2026-11-16"),
+            Column("hour_of_day", "int", "Its hour (UTC, 0-23).", 9),
+            Column("time_bucket", "str", "Its 3-hour span of the day (UTC).", "09-12"),
+            Column("origin_cell", "str", "Origin grid cell (0.01 degree): floor(lon*100):floor(lat*100).", "1449:5000"),
+            Column("destination_cell", "str", "Destination grid cell.", "1443:5004"),
+            Column("source_file", "str", "The landed file it was read from.", "s3a://landing/trips/a.csv"),
         ),
         sort=(("trip_id", "asc"),),
-        filters=(PICKUP_DAYS,),
+        filters=(
+            TRIP_DAYS,
+            Equals("region", "region", "One region (exact).", "Prague", pattern=NAME_KEY, max_length=100),
+        ),
         key="trip_id",
         key_pattern=r"^[0-9a-f]{64}$",
         snapshot=False,
     ),
     Dataset(
-        name="trips_daily",
-        path="trips/daily",
+        name="trip_groups",
+        path="trips/groups",
         domain="trips",
-        summary="Trips per pickup day",
-        description="Per pickup day: trips, average distance and fare, total fare. Each slice is a snapshot over "
-        "every trip loaded as of its run, so one slice is read.",
+        summary="Groups of similar trips",
+        description="Trips with similar origin, destination and time of day: the same region, origin and "
+        "destination cells of a 0.01-degree grid (about 1.1 km north-south, 0.7-0.8 km east-west in Europe) and "
+        "3-hour span of the UTC day. Each slice is a snapshot over every trip as of its run, so one slice is read.",
         columns=(
             DS_COLUMN,
-            Column("pickup_date", "date", "Pickup day (UTC).", "2026-01-05"),
-            Column("trips", "int", "Trips picked up that day.", 1520),
-            Column("average_distance", "float", "Average distance in miles (4 decimals).", 2.8731, nullable=True),
-            Column("average_fare", "float", "Average fare (4 decimals).", 13.4127, nullable=True),
-            Column("total_fare", "float", "Sum of the fares (DECIMAL(18,2)).", 20387.3, nullable=True),
+            Column("region", "str", "Region.", "Prague"),
+            Column("origin_cell", "str", "Origin cell.", "1443:5008"),
+            Column("destination_cell", "str", "Destination cell.", "1426:5010"),
+            Column("time_bucket", "str", "3-hour span of the day (UTC).", "06-09"),
+            Column("origin_cell_longitude", "float", "Longitude of the origin cell's centre.", 14.435),
+            Column("origin_cell_latitude", "float", "Latitude of the origin cell's centre.", 50.085),
+            Column("destination_cell_longitude", "float", "Longitude of the destination cell's centre.", 14.265),
+            Column("destination_cell_latitude", "float", "Latitude of the destination cell's centre.", 50.105),
+            Column("trips", "int", "Trips in the group.", 14),
+            Column("datasources", "str", "Its datasources, sorted, comma-separated.", "cheap_mobile,funny_car"),
+            Column("first_seen", "datetime", "Its first trip (UTC).", "2026-11-16T06:12:00Z"),
+            Column("last_seen", "datetime", "Its latest trip (UTC).", "2026-11-22T08:47:00Z"),
         ),
-        sort=(("pickup_date", "asc"),),
-        filters=(PICKUP_DAYS,),
-        key="pickup_date",
+        sort=(("region", "asc"), ("origin_cell", "asc"), ("destination_cell", "asc"), ("time_bucket", "asc")),
+        filters=(Equals("region", "region", "One region (exact).", "Prague", pattern=NAME_KEY, max_length=100),),
+    ),
+    Dataset(
+        name="trips_weekly",
+        path="trips/weekly",
+        domain="trips",
+        summary="Trips per region and ISO week",
+        description="Per region and ISO week of the range the feed covers (first to last trip day): the week's "
+        "days inside that range, trips, days with trips, and trips per day; a week without trips is 0. Each slice "
+        "is a snapshot over every trip as of its run, so one slice is read.",
+        columns=(
+            DS_COLUMN,
+            Column("region", "str", "Region.", "Prague"),
+            Column("week_start", "date", "The Monday starting the week.", "2026-11-16"),
+            Column("days", "int", "Days of the week inside the covered range (1-7).", 7),
+            Column("trips", "int", "Trips.", 740),
+            Column("days_with_trips", "int", "Days of the week with at least one trip.", 7),
+            Column("average_trips_per_day", "float", "trips / days, 4 decimals.", 105.7143),
+        ),
+        sort=(("region", "asc"), ("week_start", "asc")),
+        filters=(Equals("region", "region", "One region (exact).", "Prague", pattern=NAME_KEY, max_length=100),),
     ),
 )
 

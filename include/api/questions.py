@@ -1,29 +1,40 @@
-"""Routes for parameterised questions (beyond the registry's list and lookup routes): the weekly trip average."""
+"""Routes for parameterised questions beyond the registry's routes: the weekly trip average and the brief's two."""
 
 # No `from __future__ import annotations`: FastAPI reads the signatures here at run time.
 
 import datetime as dt
+import math
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from include.api.db import Database
 from include.api.problems import responses
-from include.api.queries import MAX_DATE, MAX_RANGE_DAYS, MIN_DATE, BoundingBox, weekly_average_query
-from include.api.query import date_json
+from include.api.queries import (
+    DATASOURCE_REGIONS_SQL,
+    MAX_DATE,
+    MAX_RANGE_DAYS,
+    MIN_DATE,
+    TOP_REGIONS_LATEST_DATASOURCE_SQL,
+    BoundingBox,
+    Region,
+    weekly_average_query,
+)
+from include.api.query import date_json, datetime_json
 from include.api.routes import in_thread, input_type
 
 WEEKLY_PATH = "/trips/weekly-average"
-# Midtown Manhattan, as the Metabase question's defaults; a range starting on a Wednesday.
-EXAMPLE_BOX = {"min_lon": -74.0, "min_lat": 40.74, "max_lon": -73.96, "max_lat": 40.78}
+TOP_REGIONS_PATH = "/trips/top-regions/latest-datasource"
+DATASOURCE_REGIONS_PATH = "/trips/datasources/{datasource}/regions"
+# Central Prague, as the Metabase question's defaults; a range starting on a Wednesday.
+EXAMPLE_BOX = (14.40, 50.05, 14.46, 50.10)
 EXAMPLE_RANGE = ("2026-11-04", "2026-11-15")
-
-
-def _coordinate(limit: int, example: float, what: str) -> Any:
-    return Field(ge=-limit, le=limit, allow_inf_nan=False, examples=[example], description=what)
+# What a region or datasource may be (the feed's names: letters, digits, spaces and a few marks).
+NAME = r"^[^\x00-\x1f]{1,100}$"
+UTC_NOTE = "The feed's datetimes carry no zone and are read as UTC, so a day and an ISO week are UTC days and weeks."
 
 
 def _day(alias: str, example: str, what: str) -> Any:
@@ -34,25 +45,65 @@ def _day(alias: str, example: str, what: str) -> Any:
 IsoDate = input_type("date")
 
 
+def parse_bbox(text: str) -> BoundingBox:
+    """``min_lon,min_lat,max_lon,max_lat`` (WGS 84 degrees) -> a box; ``ValueError`` naming what is wrong."""
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise ValueError("`bbox` must be four numbers: min_lon,min_lat,max_lon,max_lat")
+    try:
+        min_lon, min_lat, max_lon, max_lat = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError("`bbox` must be four numbers: min_lon,min_lat,max_lon,max_lat") from None
+    if not all(math.isfinite(v) for v in (min_lon, min_lat, max_lon, max_lat)):
+        raise ValueError("`bbox` values must be finite numbers")
+    problems = []
+    if not (-180 <= min_lon <= 180 and -180 <= max_lon <= 180 and -90 <= min_lat <= 90 and -90 <= max_lat <= 90):
+        problems.append("`bbox` longitudes must lie in -180..180 and latitudes in -90..90")
+    if min_lon >= max_lon:
+        problems.append("`bbox` needs min_lon < max_lon")
+    if min_lat >= max_lat:
+        problems.append("`bbox` needs min_lat < max_lat")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return BoundingBox(min_lon, min_lat, max_lon, max_lat)
+
+
 class WeeklyAverageParams(BaseModel):
-    """The query parameters of the weekly average; every one is required."""
+    """The query parameters of the weekly average: ``bbox`` or ``region`` (one of them), ``from`` and ``to``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=False)
 
-    min_lon: float = _coordinate(180, EXAMPLE_BOX["min_lon"], "West edge of the box, degrees of longitude (WGS 84).")
-    min_lat: float = _coordinate(90, EXAMPLE_BOX["min_lat"], "South edge of the box, degrees of latitude (WGS 84).")
-    max_lon: float = _coordinate(180, EXAMPLE_BOX["max_lon"], "East edge of the box; greater than `min_lon`.")
-    max_lat: float = _coordinate(90, EXAMPLE_BOX["max_lat"], "North edge of the box; greater than `min_lat`.")
-    start: IsoDate = _day("from", EXAMPLE_RANGE[0], "First pickup day, included")
-    end: IsoDate = _day("to", EXAMPLE_RANGE[1], "Last pickup day, included")
+    bbox: str | None = Field(
+        default=None,
+        max_length=200,
+        examples=[",".join(map(str, EXAMPLE_BOX))],
+        description="The area as `min_lon,min_lat,max_lon,max_lat` (WGS 84 degrees, edges included): trips whose "
+        "origin lies in it. Give `bbox` or `region`, not both.",
+    )
+    region: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=NAME,
+        examples=["Prague"],
+        description="The area as a region, exactly as the feed names it. Give `bbox` or `region`, not both.",
+    )
+    start: IsoDate = _day("from", EXAMPLE_RANGE[0], "First day, included")
+    end: IsoDate = _day("to", EXAMPLE_RANGE[1], "Last day, included")
+
+    def area(self) -> BoundingBox | Region:
+        return Region(self.region) if self.region is not None else parse_bbox(self.bbox or "")
 
     @model_validator(mode="after")
     def consistent(self) -> "WeeklyAverageParams":
         problems = []
-        if self.min_lon >= self.max_lon:
-            problems.append("`min_lon` must be less than `max_lon`")
-        if self.min_lat >= self.max_lat:
-            problems.append("`min_lat` must be less than `max_lat`")
+        if (self.bbox is None) == (self.region is None):
+            problems.append("give exactly one of `bbox` and `region`")
+        elif self.bbox is not None:
+            try:
+                parse_bbox(self.bbox)
+            except ValueError as exc:
+                problems.append(str(exc))
         if not (MIN_DATE <= self.start <= MAX_DATE and MIN_DATE <= self.end <= MAX_DATE):
             problems.append(f"`from` and `to` must be between {MIN_DATE} and {MAX_DATE}")
         if self.start > self.end:
@@ -74,19 +125,18 @@ class WeekRow(BaseModel):
 
 
 class WeeklyAverage(BaseModel):
-    """The weekly averages for one box and date range."""
+    """The weekly averages for one area and date range."""
 
-    min_lon: float = Field(description="West edge of the box.", examples=[EXAMPLE_BOX["min_lon"]])
-    min_lat: float = Field(description="South edge of the box.", examples=[EXAMPLE_BOX["min_lat"]])
-    max_lon: float = Field(description="East edge of the box.", examples=[EXAMPLE_BOX["max_lon"]])
-    max_lat: float = Field(description="North edge of the box.", examples=[EXAMPLE_BOX["max_lat"]])
-    from_: dt.date = Field(alias="from", description="First pickup day, included.")
-    to: dt.date = Field(description="Last pickup day, included.")
+    bbox: list[float] | None = Field(description="The box asked for, `[min_lon, min_lat, max_lon, max_lat]`.")
+    region: str | None = Field(description="The region asked for.")
+    from_: dt.date = Field(alias="from", description="First day, included.")
+    to: dt.date = Field(description="Last day, included.")
     items: list[WeekRow] = Field(description="Every ISO week overlapping the range, in order (0 trips when none).")
 
 
 EXAMPLE = {
-    **EXAMPLE_BOX,
+    "bbox": list(EXAMPLE_BOX),
+    "region": None,
     "from": EXAMPLE_RANGE[0],
     "to": EXAMPLE_RANGE[1],
     "items": [
@@ -96,47 +146,147 @@ EXAMPLE = {
 }
 
 
-def _weekly_rows(box: BoundingBox, start: dt.date, end: dt.date, cur: Any) -> list[tuple]:
-    sql, params = weekly_average_query(box, start, end)
+class RegionLatestDatasource(BaseModel):
+    """One of the two regions with the most trips, and the datasource of its latest trip."""
+
+    region: str = Field(examples=["Prague"])
+    trips: int = Field(description="Trips of the region.", examples=[5120])
+    latest_datasource: str = Field(description="The datasource of the region's latest trip.", examples=["baba_car"])
+    latest_at: dt.datetime = Field(description="When that trip happened (UTC).", examples=["2026-11-22T23:58:10Z"])
+
+
+class TopRegions(BaseModel):
+    """From the two most commonly appearing regions, the latest datasource (of each; the first is the larger)."""
+
+    items: list[RegionLatestDatasource]
+
+
+class DatasourceRegion(BaseModel):
+    """A region a datasource appeared in."""
+
+    region: str = Field(examples=["Prague"])
+    trips: int = Field(description="Trips of the datasource in the region.", examples=[812])
+    first_seen: dt.datetime = Field(description="Its first trip there (UTC).", examples=["2026-11-16T00:03:00Z"])
+    last_seen: dt.datetime = Field(description="Its latest trip there (UTC).", examples=["2026-11-22T23:41:00Z"])
+
+
+class DatasourceRegions(BaseModel):
+    """The regions a datasource appeared in, by name (none: an empty list)."""
+
+    datasource: str
+    items: list[DatasourceRegion]
+
+
+TOP_EXAMPLE = {
+    "items": [
+        {"region": "Prague", "trips": 5120, "latest_datasource": "cheap_mobile", "latest_at": "2026-11-22T23:58:10Z"},
+        {"region": "Hamburg", "trips": 4080, "latest_datasource": "funny_car", "latest_at": "2026-11-22T23:51:02Z"},
+    ]
+}
+DATASOURCE_EXAMPLE = {
+    "datasource": "cheap_mobile",
+    "items": [
+        {"region": "Hamburg", "trips": 1210, "first_seen": "2026-11-16T00:07:41Z", "last_seen": "2026-11-22T23:40:00Z"},
+        {"region": "Prague", "trips": 1533, "first_seen": "2026-11-16T00:01:12Z", "last_seen": "2026-11-22T23:58:10Z"},
+    ],
+}
+
+
+def _rows(sql: str, params: dict, cur: Any) -> list[tuple]:
     cur.execute(sql, params)
     return list(cur.fetchall())
 
 
 def trips_router() -> APIRouter:
-    """``GET /trips/weekly-average``: the weekly average of trips per day in a bounding box."""
+    """The trips questions: the weekly average for a box or a region, and the brief's two SQL questions."""
     router = APIRouter(tags=["trips"])
 
     @router.get(
         WEEKLY_PATH,
         operation_id="trips_weekly_average",
-        summary="Weekly average of trips per day in a bounding box",
+        summary="Weekly average of trips per day in a bounding box or a region",
         description=(
-            "Trips whose pickup point lies in the box (edges included) and whose pickup day lies in [`from`, `to`], "
-            "over every loaded slice: one row per ISO week (starting Monday) overlapping the range, with the days "
-            "of that week inside the range, the trips, and the average trips per day (`trips / days`, so a "
-            "partial first or last week is averaged over its own days). Weeks without trips are rows with 0. "
-            f"The range may span at most {MAX_RANGE_DAYS} days."
+            "Trips whose origin lies in `bbox` (edges included), or whose region is `region`, and whose day lies "
+            "in [`from`, `to`], over every loaded slice: one row per ISO week (starting Monday) overlapping the "
+            "range, with the days of that week inside the range, the trips, and the average trips per day "
+            "(`trips / days`, so a partial first or last week is averaged over its own days). Weeks without trips "
+            f"are rows with 0. The range may span at most {MAX_RANGE_DAYS} days. {UTC_NOTE}"
         ),
         response_model=WeeklyAverage,
         responses={200: {"content": {"application/json": {"example": EXAMPLE}}}, **responses(401, 404, 422, 503, 504)},
     )
     async def weekly_average(request: Request, params: Annotated[WeeklyAverageParams, Query()]) -> Response:
-        box = BoundingBox(params.min_lon, params.min_lat, params.max_lon, params.max_lat)
+        area = params.area()
         db: Database = request.app.state.db
-        rows = await in_thread(partial(db.run, partial(_weekly_rows, box, params.start, params.end)))
+        sql, bound = weekly_average_query(area, params.start, params.end)
+        rows = await in_thread(partial(db.run, partial(_rows, sql, bound)))
         items = [
             {"week_start": date_json(week), "days": int(days), "trips": int(trips), "average_trips_per_day": float(avg)}
             for week, days, trips, avg in rows
         ]
+        box = None if isinstance(area, Region) else [area.min_lon, area.min_lat, area.max_lon, area.max_lat]
         body = {
-            "min_lon": box.min_lon,
-            "min_lat": box.min_lat,
-            "max_lon": box.max_lon,
-            "max_lat": box.max_lat,
+            "bbox": box,
+            "region": area.name if isinstance(area, Region) else None,
             "from": params.start.isoformat(),
             "to": params.end.isoformat(),
             "items": items,
         }
         return JSONResponse(body)
+
+    @router.get(
+        TOP_REGIONS_PATH,
+        operation_id="trips_top_regions_latest_datasource",
+        summary="From the two most commonly appearing regions, the latest datasource",
+        description=(
+            "The two regions with the most trips (ties by name), each with the datasource of its latest trip "
+            f"(ties by datasource name), over every loaded slice. {UTC_NOTE}"
+        ),
+        response_model=TopRegions,
+        responses={200: {"content": {"application/json": {"example": TOP_EXAMPLE}}}, **responses(401, 404, 503, 504)},
+    )
+    async def top_regions(request: Request) -> Response:
+        db: Database = request.app.state.db
+        rows = await in_thread(partial(db.run, partial(_rows, TOP_REGIONS_LATEST_DATASOURCE_SQL, {})))
+        items = [
+            {"region": r, "trips": int(n), "latest_datasource": source, "latest_at": datetime_json(at)}
+            for r, n, source, at in rows
+        ]
+        return JSONResponse({"items": items})
+
+    @router.get(
+        DATASOURCE_REGIONS_PATH,
+        operation_id="trips_datasource_regions",
+        summary="The regions a datasource has appeared in",
+        description=(
+            "Every region with at least one trip of the datasource (exact name, e.g. `cheap_mobile`), by name, "
+            f"with its trips and first and last trip there. An unknown datasource has no regions. {UTC_NOTE}"
+        ),
+        response_model=DatasourceRegions,
+        responses={
+            200: {"content": {"application/json": {"example": DATASOURCE_EXAMPLE}}},
+            **responses(401, 404, 422, 503, 504),
+        },
+    )
+    async def datasource_regions(
+        request: Request,
+        datasource: Annotated[
+            str,
+            Path(
+                min_length=1,
+                max_length=100,
+                pattern=NAME,
+                examples=["cheap_mobile"],
+                description="The datasource, exactly as the feed names it.",
+            ),
+        ],
+    ) -> Response:
+        db: Database = request.app.state.db
+        rows = await in_thread(partial(db.run, partial(_rows, DATASOURCE_REGIONS_SQL, {"datasource": datasource})))
+        items = [
+            {"region": r, "trips": int(n), "first_seen": datetime_json(first), "last_seen": datetime_json(last)}
+            for r, n, first, last in rows
+        ]
+        return JSONResponse({"datasource": datasource, "items": items})
 
     return router

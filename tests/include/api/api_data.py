@@ -153,8 +153,8 @@ def _other_gold():
     import pyarrow as pa
 
     d = decimal.Decimal
-    ts = pa.timestamp("us", tz="UTC")
-    at = dt.datetime(2026, 11, 20, 8, 15, tzinfo=dt.UTC)
+    naive = pa.timestamp("us")  # the products feed's zone-less times
+    hour = dt.datetime(2024, 1, 1)
     return {
         "top_countries": (
             pa.schema([("ds", pa.date32()), ("country", pa.string()), ("customers", pa.int64()),
@@ -167,91 +167,97 @@ def _other_gold():
             {DS_NEW: [("Action", 64), ("Sci-Fi", 61), ("Documentary", 0)]},
         ),
         "product_master": (
-            pa.schema([("ds", pa.date32()), ("product_id", pa.string()), ("name", pa.string()),
-                       ("category", pa.string()), ("brand", pa.string()), ("price", pa.decimal128(12, 2)),
-                       ("currency", pa.string()), ("updated_at", ts), ("color", pa.string()),
-                       ("weight_kg", pa.float64()), ("stock_quantity", pa.int64()), ("ean", pa.string()),
-                       ("_source_file", pa.string()), ("_row_number", pa.int64()), ("first_ds", pa.date32())]),
-            {DS_OLD: [("P-2", "Oak desk lamp", "Lighting", "Lumen", d("49.90"), "EUR", at, None, 1.2, 3, None,
-                       "a.parquet", 1, DS_OLD)],
-             DS_NEW: [("P-1", None, "Uncategorised", None, d("5.00"), "USD", at, "red", None, None, "4006381333931",
-                       "b.parquet", 7, DS_OLD)]},
+            pa.schema([("ds", pa.date32()), ("department_name", pa.string()), ("sensor_serial", pa.string()),
+                       ("product_name", pa.string()), ("create_at", naive), ("product_expire", naive),
+                       ("shelf_life_days", pa.float64()), ("_source_file", pa.string())]),
+            {DS_OLD: [("Dairy North", "SN-1", "Whole Milk 1L", hour, hour + dt.timedelta(days=88), 88.0,
+                       "s3a://landing/products/2024-01-01 00-00-00.parquet")],
+             DS_NEW: [("Dairy North", "SN-1", "Butter 250g", hour, hour + dt.timedelta(days=87.5), 87.5,
+                       "s3a://landing/products/2024-01-01 00-00-00+fix #2.parquet"),
+                      ("Bäckerei Ost", "SN-7", "Crème Fraîche 200ml", hour, hour + dt.timedelta(days=89), 89.0,
+                       "s3a://landing/products/2024-01-01 00-00-00+fix #2.parquet")]},
         ),
-        "products_by_category": (
-            pa.schema([("ds", pa.date32()), ("category", pa.string()), ("currency", pa.string()),
-                       ("products", pa.int64()), ("brands", pa.int64()), ("avg_price", pa.decimal128(12, 2)),
-                       ("min_price", pa.decimal128(12, 2)), ("max_price", pa.decimal128(12, 2)),
-                       ("changed_products", pa.int64()), ("last_updated_at", ts)]),
-            {DS_NEW: [("Lighting", "EUR", 1, 1, d("49.90"), d("49.90"), d("49.90"), 0, at),
-                      ("Uncategorised", "USD", 1, 0, d("5.00"), d("5.00"), d("5.00"), 1, at)]},
+        "products_by_department": (
+            pa.schema([("ds", pa.date32()), ("department_name", pa.string()), ("day", pa.date32()),
+                       ("products", pa.int64()), ("sensors", pa.int64()), ("readings", pa.int64())]),
+            {DS_NEW: [("Dairy North", hour.date(), 2, 1, 2), ("Bäckerei Ost", hour.date(), 1, 1, 1)]},
+        ),
+        "product_shelf_life": (
+            pa.schema([("ds", pa.date32()), ("shelf_life_days", pa.int32()), ("readings", pa.int64()),
+                       ("products", pa.int64()), ("avg_shelf_life_days", pa.float64())]),
+            {DS_NEW: [(87, 1, 1, 87.5), (88, 1, 1, 88.0), (89, 1, 1, 89.0)]},
+        ),
+        "products_expiring": (
+            pa.schema([("ds", pa.date32()), ("department_name", pa.string()), ("within_days", pa.int32()),
+                       ("as_of", naive), ("products", pa.int64()), ("readings", pa.int64())]),
+            {DS_NEW: [("Dairy North", 7, hour, 0, 0), ("Dairy North", 90, hour, 2, 2),
+                      ("Bäckerei Ost", 90, hour, 1, 1)]},
         ),
         **_users_and_trips_gold(),
     }  # fmt: skip
 
 
-# The box of the weekly-average tests, and the area the generated pickups spread over (around and across it).
-TRIP_BOX = {"min_lon": -74.0, "min_lat": 40.7, "max_lon": -73.95, "max_lat": 40.75}
+# The box of the weekly-average tests (central Prague), and the area the generated origins spread over.
+TRIP_BOX = {"min_lon": 14.40, "min_lat": 50.05, "max_lon": 14.46, "max_lat": 50.10}
 TRIP_DAYS = (dt.date(2025, 12, 22), dt.date(2026, 2, 15))  # eight whole ISO weeks
-EMPTY_WEEK = dt.date(2026, 1, 12)  # no pickup in the box that week (pickups elsewhere still)
+EMPTY_WEEK = dt.date(2026, 1, 12)  # no origin in the box that week (trips elsewhere in Prague still)
+# Other regions: (centre, datasources); Prague's trips use PRAGUE_SOURCES.
+PRAGUE_SOURCES = ("funny_car", "baba_car", "cheap_mobile")
+OTHER_REGIONS = {"Brno": ((16.61, 49.19), ("cheap_mobile", "pt_search_app")), "Turin": ((7.68, 45.07), ("baba_car",))}
+
+
+def _trip_row(region: str, moment: dt.datetime, origin: tuple, destination: tuple, source: str) -> tuple:
+    import hashlib
+    import math
+
+    def cell(lon, lat):
+        return f"{math.floor(lon * 100)}:{math.floor(lat * 100)}"
+
+    trip_id = hashlib.sha256(f"{region}|{origin}|{destination}|{moment}|{source}".encode()).hexdigest()
+    day = moment.date()
+    bucket = moment.hour // 3 * 3
+    return (
+        trip_id, region, *origin, *destination, moment, source, day, day - dt.timedelta(days=day.weekday()),
+        moment.hour, f"{bucket:02d}-{bucket + 3:02d}", cell(*origin), cell(*destination),
+        f"s3a://landing/trips/{day:%Y%m%d}.csv",
+    )  # fmt: skip
 
 
 def make_trips() -> list[tuple]:
-    """Trips as gold rows (without ds): random pickups around TRIP_BOX, plus pickups exactly on its edges."""
-    import decimal
-    import hashlib
-
+    """Trips as gold rows (without ds): random Prague origins around TRIP_BOX, origins exactly on its edges, and
+    trips of other regions."""
     rnd = random.Random(6)
     points = []
     day = TRIP_DAYS[0]
     while day <= TRIP_DAYS[1]:
-        for _ in range(rnd.randrange(0, 6)):
-            lon, lat = round(rnd.uniform(-74.03, -73.92), 6), round(rnd.uniform(40.68, 40.77), 6)
+        for n in range(rnd.randrange(1, 6)):
+            # The day's first origin inside the box, so every week but the empty one has trips in it.
+            lon = round(rnd.uniform(14.41, 14.45) if n == 0 else rnd.uniform(14.37, 14.49), 6)
+            lat = round(rnd.uniform(50.06, 50.09) if n == 0 else rnd.uniform(50.02, 50.13), 6)
             if EMPTY_WEEK <= day < EMPTY_WEEK + dt.timedelta(days=7):
-                lon = -73.93  # east of the box
-            points.append((day, rnd.randrange(86400), lon, lat))
+                lon = 14.48  # east of the box
+            points.append(("Prague", day, rnd.randrange(86400), lon, lat, rnd.choice(PRAGUE_SOURCES)))
+        for region, ((lon, lat), sources) in OTHER_REGIONS.items():
+            if rnd.random() < 0.4:
+                origin = (round(lon + rnd.uniform(-0.05, 0.05), 6), round(lat + rnd.uniform(-0.05, 0.05), 6))
+                points.append((region, day, rnd.randrange(86400), *origin, rnd.choice(sources)))
         day += dt.timedelta(days=1)
     # Corners and edges are inside; a hair beyond an edge is not.
-    edges = [
-        (-74.0, 40.7),
-        (-73.95, 40.75),
-        (-74.0, 40.72),
-        (-73.97, 40.75),
-        (-73.9499999, 40.72),
-        (-73.97, 40.6999999),
+    edges = [(14.40, 50.05), (14.46, 50.10), (14.40, 50.07), (14.43, 50.10), (14.4600001, 50.07), (14.43, 50.0499999)]
+    points += [
+        ("Prague", dt.date(2026, 1, 7), 3600 * (i + 1), lon, lat, "funny_car") for i, (lon, lat) in enumerate(edges)
     ]
-    points += [(dt.date(2026, 1, 7), 3600 * (i + 1), lon, lat) for i, (lon, lat) in enumerate(edges)]
     trips = []
-    for day, second, lon, lat in points:
-        pickup = dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(seconds=second)
-        minutes = rnd.randrange(3, 60)
-        fare = decimal.Decimal(rnd.randrange(250, 6000)) / 100
-        trip_id = hashlib.sha256(f"{pickup}|{lon}|{lat}|{minutes}".encode()).hexdigest()
-        trips.append(
-            (
-                trip_id,
-                pickup,
-                pickup + dt.timedelta(minutes=minutes),
-                day,
-                rnd.randrange(1, 5),
-                round(rnd.uniform(0.3, 12), 2),
-                float(minutes),
-                lon,
-                lat,
-                round(lon + 0.01, 6),
-                round(lat - 0.01, 6),
-                fare,
-                fare + decimal.Decimal("2.80"),
-            )
-        )
+    for region, day, second, lon, lat, source in points:
+        moment = dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(seconds=second)
+        trips.append(_trip_row(region, moment, (lon, lat), (round(lon + 0.01, 6), round(lat - 0.01, 6)), source))
     return trips
 
 
 def _users_and_trips_gold():
-    import decimal
 
     import pyarrow as pa
 
-    d = decimal.Decimal
     ts = pa.timestamp("us", tz="UTC")
     reg = dt.datetime(2015, 6, 1, 10, tzinfo=dt.UTC)
     trips = make_trips()
@@ -283,22 +289,34 @@ def _users_and_trips_gold():
              DS_NEW: [("all", 2, 36.0), ("female", 2, 36.0)]},
         ),
         "trips": (
-            pa.schema([("ds", pa.date32()), ("trip_id", pa.string()), ("pickup_at", ts), ("dropoff_at", ts),
-                       ("pickup_date", pa.date32()), ("passenger_count", pa.int32()), ("trip_distance", pa.float64()),
-                       ("duration_minutes", pa.float64()), ("pickup_longitude", pa.float64()),
-                       ("pickup_latitude", pa.float64()), ("dropoff_longitude", pa.float64()),
-                       ("dropoff_latitude", pa.float64()), ("fare_amount", pa.decimal128(10, 2)),
-                       ("total_amount", pa.decimal128(10, 2))]),
+            pa.schema([("ds", pa.date32()), ("trip_id", pa.string()), ("region", pa.string()),
+                       ("origin_longitude", pa.float64()), ("origin_latitude", pa.float64()),
+                       ("destination_longitude", pa.float64()), ("destination_latitude", pa.float64()),
+                       ("datetime", ts), ("datasource", pa.string()), ("trip_date", pa.date32()),
+                       ("week_start", pa.date32()), ("hour_of_day", pa.int32()), ("time_bucket", pa.string()),
+                       ("origin_cell", pa.string()), ("destination_cell", pa.string()), ("source_file", pa.string())]),
             # Every week has trips in both slices: the weekly average reads across slices.
             {DS_OLD: trips[0::2], DS_NEW: trips[1::2]},
         ),
-        "trips_daily": (
-            pa.schema([("ds", pa.date32()), ("pickup_date", pa.date32()), ("trips", pa.int64()),
-                       ("average_distance", pa.float64()), ("average_fare", pa.float64()),
-                       ("total_fare", pa.decimal128(18, 2))]),
-            {DS_OLD: [(dt.date(2026, 1, 5), 3, 2.5, 12.0, d("36.00"))],
-             DS_NEW: [(dt.date(2026, 1, 5), 3, 2.5, 12.0, d("36.00")),
-                      (dt.date(2026, 1, 6), 1, 7.25, 30.5, d("30.50"))]},
+        "trip_groups": (
+            pa.schema([("ds", pa.date32()), ("region", pa.string()), ("origin_cell", pa.string()),
+                       ("destination_cell", pa.string()), ("time_bucket", pa.string()),
+                       ("origin_cell_longitude", pa.float64()), ("origin_cell_latitude", pa.float64()),
+                       ("destination_cell_longitude", pa.float64()), ("destination_cell_latitude", pa.float64()),
+                       ("trips", pa.int64()), ("datasources", pa.string()), ("first_seen", ts), ("last_seen", ts)]),
+            {DS_NEW: [("Prague", "1443:5008", "1426:5010", "06-09", 14.435, 50.085, 14.265, 50.105, 3,
+                       "cheap_mobile,funny_car", dt.datetime(2026, 1, 5, 6, tzinfo=dt.UTC),
+                       dt.datetime(2026, 1, 9, 8, 30, tzinfo=dt.UTC)),
+                      ("Turin", "767:4506", "768:4507", "18-21", 7.675, 45.065, 7.685, 45.075, 1, "baba_car",
+                       dt.datetime(2026, 1, 6, 19, tzinfo=dt.UTC), dt.datetime(2026, 1, 6, 19, tzinfo=dt.UTC))]},
+        ),
+        "trips_weekly": (
+            pa.schema([("ds", pa.date32()), ("region", pa.string()), ("week_start", pa.date32()),
+                       ("days", pa.int32()), ("trips", pa.int64()), ("days_with_trips", pa.int32()),
+                       ("average_trips_per_day", pa.float64())]),
+            {DS_NEW: [("Prague", dt.date(2026, 1, 5), 7, 21, 6, 3.0), ("Prague", dt.date(2026, 1, 12), 3, 0, 0, 0.0),
+                      ("Turin", dt.date(2026, 1, 5), 7, 1, 1, 0.1429),
+                      ("Turin", dt.date(2026, 1, 12), 3, 2, 1, 0.6667)]},
         ),
     }  # fmt: skip
 

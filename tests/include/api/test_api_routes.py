@@ -532,7 +532,7 @@ def test_access_log_is_one_json_line_with_request_id_and_duration(client):
 
 
 def test_users_and_trips_filters(client):
-    """The users filters (gender, nationality, country), the statistics' run range, the trips' pickup-day ranges."""
+    """The users filters (gender, nationality, country), the statistics' run range, the trips' day and region."""
     from api_data import OTHER_GOLD
 
     def ids(path: str, key: str, **params) -> list:
@@ -553,11 +553,18 @@ def test_users_and_trips_filters(client):
     assert [(r["ds"], r["users"], r["average_age"]) for r in rows] == [(str(DS_NEW), 2, 36.0)]
 
     trips = [row for rows in OTHER_GOLD["trips"][1].values() for row in rows]
-    in_range = sorted(t[0] for t in trips if dt.date(2026, 1, 5) <= t[3] <= dt.date(2026, 1, 11))
+    # Trip rows are (trip_id, region, ..., trip_date at 8, ...).
+    in_range = sorted(t[0] for t in trips if dt.date(2026, 1, 5) <= t[8] <= dt.date(2026, 1, 11))
     assert sorted(ids("/v1/trips", "trip_id", **{"from": "2026-01-05", "to": "2026-01-11"})) == in_range
-    daily = ids("/v1/trips/daily", "pickup_date", **{"from": "2026-01-06"})
-    assert daily == ["2026-01-06"]
-    assert client.get("/v1/trips/daily/2026-01-05", params={"ds": str(DS_OLD)}).json()["trips"] == 3
+    brno = sorted(t[0] for t in trips if t[1] == "Brno" and t[8] <= dt.date(2026, 1, 11))
+    assert sorted(ids("/v1/trips", "trip_id", region="Brno", to="2026-01-11")) == brno
+    weekly = [(r["region"], r["week_start"]) for r in walk(client, "/v1/trips/weekly", region="Turin")[0]]
+    assert weekly == [("Turin", "2026-01-05"), ("Turin", "2026-01-12")]
+    groups = walk(client, "/v1/trips/groups")[0]
+    assert [(g["region"], g["trips"], g["datasources"]) for g in groups] == [
+        ("Prague", 3, "cheap_mobile,funny_car"),
+        ("Turin", 1, "baba_car"),
+    ]
 
 
 def test_no_secret_column_is_served_or_documented(client):

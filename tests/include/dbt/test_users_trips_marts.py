@@ -9,6 +9,7 @@ Python; all three must agree.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import uuid
 from collections.abc import Iterator
@@ -20,11 +21,12 @@ from dbt_harness import PG_DSN, dbt_build, failed_nodes, gold_database, query
 
 pytestmark = pytest.mark.integration
 
-SELECT = ["stg_users+", "stg_user_statistics+", "stg_trips+", "stg_trips_daily+"]
+SELECT = ["stg_users+", "stg_user_statistics+", "stg_trips+", "stg_trip_groups+", "stg_trips_weekly+"]
 MODELS = {
-    *("stg_users", "stg_user_statistics", "stg_trips", "stg_trips_daily"),
+    *("stg_users", "stg_user_statistics", "stg_trips", "stg_trip_groups", "stg_trips_weekly"),
     *("user_directory", "user_demographics", "user_age_groups", "user_statistics_daily"),
-    *("trips_by_day", "trips_by_week", "trips_by_hour", "trip_facts"),
+    *("trip_facts", "trips_by_hour", "trips_by_region_week", "similar_trips"),
+    *("trips_top_regions_latest_datasource", "trips_datasource_regions"),
 }
 POINT = (
     "geometry(Point, 4326) generated always as (case when {lon} is null or {lat} is null then null"
@@ -43,17 +45,23 @@ create table gold.user_statistics (
     ds date, gender text, users bigint, average_age double precision, _loaded_at timestamptz
 );
 create table gold.trips (
-    ds date, trip_id text, pickup_at timestamptz, dropoff_at timestamptz, pickup_date date, passenger_count integer,
-    trip_distance double precision, duration_minutes double precision, pickup_longitude double precision,
-    pickup_latitude double precision, dropoff_longitude double precision, dropoff_latitude double precision,
-    fare_amount numeric(10, 2), total_amount numeric(10, 2), _loaded_at timestamptz,
-    pickup_geom {POINT.format(lon="pickup_longitude", lat="pickup_latitude")},
-    dropoff_geom {POINT.format(lon="dropoff_longitude", lat="dropoff_latitude")}
+    ds date, trip_id text, region text, origin_longitude double precision, origin_latitude double precision,
+    destination_longitude double precision, destination_latitude double precision, datetime timestamptz,
+    datasource text, trip_date date, week_start date, hour_of_day integer, time_bucket text, origin_cell text,
+    destination_cell text, source_file text, _loaded_at timestamptz,
+    origin_geom {POINT.format(lon="origin_longitude", lat="origin_latitude")},
+    destination_geom {POINT.format(lon="destination_longitude", lat="destination_latitude")}
 );
-create index trips__pickup_geom_gist on gold.trips using gist (pickup_geom);
-create table gold.trips_daily (
-    ds date, pickup_date date, trips bigint, average_distance double precision, average_fare double precision,
-    total_fare numeric(18, 2), _loaded_at timestamptz
+create index trips__origin_geom_gist on gold.trips using gist (origin_geom);
+create table gold.trip_groups (
+    ds date, region text, origin_cell text, destination_cell text, time_bucket text,
+    origin_cell_longitude double precision, origin_cell_latitude double precision,
+    destination_cell_longitude double precision, destination_cell_latitude double precision, trips bigint,
+    datasources text, first_seen timestamptz, last_seen timestamptz, _loaded_at timestamptz
+);
+create table gold.trips_weekly (
+    ds date, region text, week_start date, days integer, trips bigint, days_with_trips integer,
+    average_trips_per_day double precision, _loaded_at timestamptz
 );
 """
 D19, D20 = date(2026, 11, 19), date(2026, 11, 20)
@@ -89,49 +97,56 @@ STATISTICS_ROWS = [
 ]
 
 
-def trip(ds, trip_id, pickup, lon, lat, distance, fare):
-    pickup_at = datetime.fromisoformat(pickup).replace(tzinfo=UTC)
-    minutes = 10 + int(distance * 3)
+def trip(ds, trip_id, when, region, lon, lat, source):
+    """A gold.trips row; the derived columns as the gold job defines them (week, hour, 3-hour bucket, 0.01° cells)."""
+    at = datetime.fromisoformat(when).replace(tzinfo=UTC)
+    day, bucket = at.date(), at.hour // 3 * 3
+    to_lon, to_lat = round(lon + 0.01, 6), round(lat - 0.01, 6)
     return (
-        ds, trip_id, pickup_at, pickup_at + dt.timedelta(minutes=minutes), pickup_at.date(), 1, distance,
-        float(minutes), lon, lat, -73.98, 40.74, Decimal(fare), Decimal(fare) + Decimal("2.50"), LOADED,
+        ds, trip_id, region, lon, lat, to_lon, to_lat, at, source, day, day - dt.timedelta(days=day.weekday()),
+        at.hour, f"{bucket:02d}-{bucket + 3:02d}", f"{math.floor(lon * 100)}:{math.floor(lat * 100)}",
+        f"{math.floor(to_lon * 100)}:{math.floor(to_lat * 100)}", f"s3a://landing/trips/{ds}.csv", LOADED,
     )  # fmt: skip
 
 
-# The Metabase question's default box is lon -74.00..-73.96, lat 40.74..40.78 (Midtown), its default days
+# The Metabase question's default box is lon 14.40..14.46, lat 50.05..50.10 (central Prague), its default days
 # 2026-11-01 (a Sunday) to 2026-12-31. t02 and t04 sit on the box's corners, t07 just inside its south edge; t06 and
-# t09 just outside; t03 is at the airport. No trip at all in the week of 2026-11-16.
+# t09 just outside; t03 is in Turin, t11 and t12 in Hamburg. No trip in the box in the week of 2026-11-16.
 TRIP_ROWS = [
-    trip(D19, "t10", "2026-11-11 22:00:00", -73.98, 40.76, 1.2, "7.00"),
-    trip(D19, "t01", "2026-11-12 08:10:00", -73.985, 40.758, 2.0, "10.00"),
-    trip(D19, "t02", "2026-11-12 23:30:00", -74.00, 40.74, 1.0, "6.50"),
-    trip(D19, "t03", "2026-11-14 12:00:00", -73.78, 40.645, 15.0, "52.00"),
-    trip(D19, "t04", "2026-11-15 09:05:00", -73.96, 40.78, 3.0, "14.00"),
-    trip(D20, "t05", "2026-11-23 07:45:00", -73.99, 40.75, 1.5, "8.00"),
-    trip(D20, "t06", "2026-11-25 18:20:00", -73.9599, 40.76, 4.0, "16.50"),
-    trip(D20, "t07", "2026-11-29 08:55:00", -73.99, 40.7401, 2.5, "11.00"),
-    trip(D20, "t08", "2026-11-30 00:15:00", -73.97, 40.77, 6.0, "21.50"),
-    trip(D20, "t09", "2026-12-01 08:30:00", -73.98, 40.7399, 0.8, "5.00"),
+    trip(D19, "t10", "2026-11-11 22:00:00", "Prague", 14.43, 50.07, "funny_car"),
+    trip(D19, "t01", "2026-11-12 08:10:00", "Prague", 14.425, 50.068, "cheap_mobile"),
+    trip(D19, "t02", "2026-11-12 23:30:00", "Prague", 14.40, 50.05, "baba_car"),
+    trip(D19, "t03", "2026-11-14 12:00:00", "Turin", 7.68, 45.07, "baba_car"),
+    trip(D19, "t04", "2026-11-15 09:05:00", "Prague", 14.46, 50.10, "funny_car"),
+    trip(D20, "t11", "2026-11-20 10:00:00", "Hamburg", 10.0, 53.55, "cheap_mobile"),
+    trip(D20, "t05", "2026-11-23 07:45:00", "Prague", 14.41, 50.06, "cheap_mobile"),
+    trip(D20, "t06", "2026-11-25 18:20:00", "Prague", 14.4600001, 50.07, "funny_car"),
+    trip(D20, "t12", "2026-11-26 17:00:00", "Hamburg", 9.99, 53.56, "funny_car"),
+    trip(D20, "t07", "2026-11-29 08:55:00", "Prague", 14.41, 50.0500001, "baba_car"),
+    trip(D20, "t08", "2026-11-30 00:15:00", "Prague", 14.44, 50.09, "pt_search_app"),
+    trip(D20, "t09", "2026-12-01 08:30:00", "Prague", 14.43, 50.0499999, "cheap_mobile"),
 ]
-# The gold job's snapshots: the 19th's run saw the first five trips, the 20th's all ten.
-DAILY_19 = [
-    (date(2026, 11, 11), 1, 1.2, 7.0, Decimal("7.00")),
-    (date(2026, 11, 12), 2, 1.5, 8.25, Decimal("16.50")),
-    (date(2026, 11, 14), 1, 15.0, 52.0, Decimal("52.00")),
-    (date(2026, 11, 15), 1, 3.0, 14.0, Decimal("14.00")),
-]
-DAILY_20 = DAILY_19 + [
-    (date(2026, 11, 23), 1, 1.5, 8.0, Decimal("8.00")),
-    (date(2026, 11, 25), 1, 4.0, 16.5, Decimal("16.50")),
-    (date(2026, 11, 29), 1, 2.5, 11.0, Decimal("11.00")),
-    (date(2026, 11, 30), 1, 6.0, 21.5, Decimal("21.50")),
-    (date(2026, 12, 1), 1, 0.8, 5.0, Decimal("5.00")),
+SEEN = datetime(2026, 11, 12, 8, 10, tzinfo=UTC)
+# The gold job's snapshots of the groups and the weeks (hand-written: the marts take the latest one as it is).
+GROUP_ROWS = [
+    (D19, "Prague", "1442:5006", "1443:5005", "06-09", 14.425, 50.065, 14.435, 50.055, 1, "cheap_mobile", SEEN, SEEN),
+    (D20, "Prague", "1442:5006", "1443:5005", "06-09", 14.425, 50.065, 14.435, 50.055, 2, "baba_car,cheap_mobile",
+     SEEN, datetime(2026, 11, 29, 8, 55, tzinfo=UTC)),
+    (D20, "Turin", "768:4507", "769:4506", "12-15", 7.685, 45.075, 7.695, 45.065, 1, "baba_car",
+     datetime(2026, 11, 14, 12, tzinfo=UTC), datetime(2026, 11, 14, 12, tzinfo=UTC)),
+]  # fmt: skip
+WEEKLY_ROWS = [
+    (D19, "Prague", date(2026, 11, 9), 5, 4, 3, 0.8),
+    (D20, "Prague", date(2026, 11, 9), 5, 4, 3, 0.8),
+    (D20, "Prague", date(2026, 11, 16), 7, 0, 0, 0.0),
+    (D20, "Hamburg", date(2026, 11, 16), 7, 1, 1, 0.1429),
 ]
 GOLD_ROWS = {
     "users": USER_ROWS,
     "user_statistics": STATISTICS_ROWS,
     "trips": TRIP_ROWS,
-    "trips_daily": [(D19, *row, LOADED) for row in DAILY_19] + [(D20, *row, LOADED) for row in DAILY_20],
+    "trip_groups": [(*row, LOADED) for row in GROUP_ROWS],
+    "trips_weekly": [(*row, LOADED) for row in WEEKLY_ROWS],
 }
 
 
@@ -164,9 +179,9 @@ def test_trip_facts_is_a_view_and_the_other_marts_tables(built):
     types = query(
         database,
         "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute"
-        " WHERE attrelid = 'marts.trip_facts'::regclass AND attname IN ('pickup_geom', 'dropoff_geom') ORDER BY 1",
+        " WHERE attrelid = 'marts.trip_facts'::regclass AND attname IN ('origin_geom', 'destination_geom') ORDER BY 1",
     )
-    assert types == [("dropoff_geom", "geometry(Point,4326)"), ("pickup_geom", "geometry(Point,4326)")]
+    assert types == [("destination_geom", "geometry(Point,4326)"), ("origin_geom", "geometry(Point,4326)")]
 
 
 # --- users -------------------------------------------------------------------------------------------------------
@@ -237,62 +252,92 @@ def test_user_statistics_daily(built):
 # --- trips -------------------------------------------------------------------------------------------------------
 
 
-def test_trips_by_day_is_the_latest_snapshot(built):
+def test_groups_and_weeks_are_the_latest_snapshots(built):
     database, _ = built
-    rows = query(
+    groups = query(
         database,
-        "SELECT pickup_date, trips, average_distance, average_fare, total_fare, ds FROM marts.trips_by_day ORDER BY 1",
+        "SELECT region, origin_cell, destination_cell, time_bucket, origin_cell_longitude, origin_cell_latitude,"
+        " destination_cell_longitude, destination_cell_latitude, trips, datasources, first_seen, last_seen, ds"
+        " FROM marts.similar_trips ORDER BY 1, 2",
     )
-    assert rows == [(*row, D20) for row in DAILY_20]
-
-
-def test_trips_by_week_includes_the_empty_week_and_partial_ends(built):
-    database, _ = built
-    rows = query(
+    assert groups == [(*row[1:], row[0]) for row in GROUP_ROWS if row[0] == D20]
+    weeks = query(
         database,
-        "SELECT week_start, days, trips, days_with_trips, average_trips_per_day, average_distance, average_fare,"
-        " total_fare FROM marts.trips_by_week ORDER BY 1",
+        "SELECT region, week_start, days, trips, days_with_trips, average_trips_per_day, ds"
+        " FROM marts.trips_by_region_week ORDER BY 1, 2",
     )
-    # First pickup Wed 2026-11-11, last Tue 2026-12-01: 5 and 2 days at the ends.
-    assert rows == [
-        (date(2026, 11, 9), 5, 5, 4, Decimal("1.0000"), Decimal("4.4400"), Decimal("17.9000"), Decimal("89.50")),
-        (date(2026, 11, 16), 7, 0, 0, Decimal("0.0000"), None, None, Decimal("0.00")),
-        (date(2026, 11, 23), 7, 3, 3, Decimal("0.4286"), Decimal("2.6667"), Decimal("11.8333"), Decimal("35.50")),
-        (date(2026, 11, 30), 2, 2, 2, Decimal("1.0000"), Decimal("3.4000"), Decimal("13.2500"), Decimal("26.50")),
-    ]
+    assert weeks == sorted((*row[1:], row[0]) for row in WEEKLY_ROWS if row[0] == D20)
 
 
 def test_trips_by_hour(built):
     database, _ = built
-    rows = query(
-        database,
-        "SELECT pickup_hour, trips, share_of_trips, average_distance, average_fare FROM marts.trips_by_hour ORDER BY 1",
-    )
+    rows = query(database, "SELECT hour_of_day, trips, share_of_trips FROM marts.trips_by_hour ORDER BY 1")
     assert [row[0] for row in rows] == list(range(24))
     busy = {row[0]: row[1:] for row in rows if row[1]}
+    # Twelve trips: t01, t07, t09 at 8; one trip in each of the other hours below.
+    share = Decimal("0.0833")
     assert busy == {
-        0: (1, Decimal("0.1000"), Decimal("6.0000"), Decimal("21.5000")),
-        7: (1, Decimal("0.1000"), Decimal("1.5000"), Decimal("8.0000")),
-        8: (3, Decimal("0.3000"), Decimal("1.7667"), Decimal("8.6667")),  # t01, t07, t09
-        9: (1, Decimal("0.1000"), Decimal("3.0000"), Decimal("14.0000")),
-        12: (1, Decimal("0.1000"), Decimal("15.0000"), Decimal("52.0000")),
-        18: (1, Decimal("0.1000"), Decimal("4.0000"), Decimal("16.5000")),
-        22: (1, Decimal("0.1000"), Decimal("1.2000"), Decimal("7.0000")),
-        23: (1, Decimal("0.1000"), Decimal("1.0000"), Decimal("6.5000")),
-    }
-    assert all(row[1:] == (0, Decimal("0.0000"), None, None) for row in rows if row[0] not in busy)
+        0: (1, share), 7: (1, share), 8: (3, Decimal("0.2500")), 9: (1, share), 10: (1, share), 12: (1, share),
+        17: (1, share), 18: (1, share), 22: (1, share), 23: (1, share),
+    }  # fmt: skip
+    assert all(row[1:] == (0, Decimal("0.0000")) for row in rows if row[0] not in busy)
 
 
 def test_trip_facts_points(built):
     database, _ = built
     rows = query(
         database,
-        "SELECT trip_id, ST_X(pickup_geom), ST_Y(pickup_geom), ST_SRID(pickup_geom), pickup_weekday, pickup_hour"
+        "SELECT trip_id, ST_X(origin_geom), ST_Y(origin_geom), ST_SRID(origin_geom), weekday, hour_of_day"
         " FROM marts.trip_facts ORDER BY trip_id",
     )
     by_id = {row[1]: row for row in TRIP_ROWS}
-    assert [r[:4] for r in rows] == [(t, by_id[t][8], by_id[t][9], 4326) for t in sorted(by_id)]
+    assert [r[:4] for r in rows] == [(t, by_id[t][3], by_id[t][4], 4326) for t in sorted(by_id)]
     assert rows[0][4:] == (4, 8)  # t01: Thursday 2026-11-12, 08:10 UTC
+
+
+def test_the_latest_datasource_of_the_two_most_common_regions(built):
+    database, _ = built
+    rows = query(
+        database,
+        "SELECT region_rank, region, trips, latest_datasource, latest_at"
+        " FROM marts.trips_top_regions_latest_datasource ORDER BY 1",
+    )
+    # Prague: nine trips, the latest t09 (cheap_mobile); Hamburg: two, the latest t12 (funny_car); Turin: one.
+    assert rows == [
+        (1, "Prague", 9, "cheap_mobile", datetime(2026, 12, 1, 8, 30, tzinfo=UTC)),
+        (2, "Hamburg", 2, "funny_car", datetime(2026, 11, 26, 17, tzinfo=UTC)),
+    ]
+
+
+def test_the_regions_each_datasource_appeared_in(built):
+    database, _ = built
+    rows = query(database, "SELECT datasource, region, trips FROM marts.trips_datasource_regions ORDER BY 1, 2")
+    assert rows == [
+        ("baba_car", "Prague", 2), ("baba_car", "Turin", 1), ("cheap_mobile", "Hamburg", 1),
+        ("cheap_mobile", "Prague", 3), ("funny_car", "Hamburg", 1), ("funny_car", "Prague", 3),
+        ("pt_search_app", "Prague", 1),
+    ]  # fmt: skip
+
+
+def test_the_plain_sql_file_answers_the_same(built):
+    """include/sql/trips_questions.sql, run as psql would on the served gold.trips."""
+    import psycopg2
+
+    from include.local_stack import ROOT
+
+    database, _ = built
+    statements = [
+        text for text in (ROOT / "include/sql/trips_questions.sql").read_text().split(";") if "SELECT" in text
+    ]
+    conn = psycopg2.connect(PG_DSN, dbname=database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statements[0])
+            assert [row[:3] for row in cur.fetchall()] == [("Prague", 9, "cheap_mobile"), ("Hamburg", 2, "funny_car")]
+            cur.execute(statements[1])
+            assert [row[:2] for row in cur.fetchall()] == [("Hamburg", 1), ("Prague", 3)]
+    finally:
+        conn.close()
 
 
 # --- Metabase ----------------------------------------------------------------------------------------------------
@@ -339,9 +384,14 @@ def test_every_users_and_trips_card_runs_on_the_built_marts(built):
     assert sorted(zip(pins["latitude"], pins["longitude"], strict=True)) == [
         (-3.2, -60.1), (45.76, 4.83), (48.85, 2.35),
     ]  # fmt: skip
-    assert results["Trips (all days)"]["trips"] == (10,)
-    assert results["Average trip distance"]["average_distance"] == (Decimal("3.70"),)  # 37 miles / 10 trips
-    assert results["Average fare"]["average_fare"] == (Decimal("15.15"),)  # 151.50 / 10
+    assert results["Trips (all)"]["trips"] == (12,)
+    assert results["Regions"]["regions"] == (3,)
+    assert results["Datasources"]["datasources"] == (4,)
+    assert results["Groups of similar trips"]["groups"] == (1,)
+    assert results["Latest datasource of the two most common regions"]["latest_datasource"] == (
+        "cheap_mobile", "funny_car",
+    )  # fmt: skip
+    assert results["Regions cheap_mobile appeared in"]["region"] == ("Hamburg", "Prague")
     assert len(results["Where trips start"]["latitude"]) == len(TRIP_ROWS)
 
 
@@ -368,20 +418,20 @@ def weekly_card():
     return card
 
 
-def python_weeks(box: dict, start: date, end: date) -> list[tuple]:
-    """(week_start, days, trips, average) worked out day by day over TRIP_ROWS."""
+def python_weeks(start: date, end: date, box: dict | None = None, region: str | None = None) -> list[tuple]:
+    """(week_start, days, trips, average) worked out day by day over TRIP_ROWS (origin in the box, or the region)."""
+
+    def inside(row) -> bool:
+        if region is not None:
+            return row[2] == region
+        return box["min_lon"] <= row[3] <= box["max_lon"] and box["min_lat"] <= row[4] <= box["max_lat"]
+
     weeks: dict[date, list[int]] = {}
     day = start
     while day <= end:
         counts = weeks.setdefault(day - dt.timedelta(days=day.weekday()), [0, 0])
         counts[0] += 1
-        counts[1] += sum(
-            1
-            for row in TRIP_ROWS
-            if row[4] == day
-            and box["min_lon"] <= row[8] <= box["max_lon"]
-            and box["min_lat"] <= row[9] <= box["max_lat"]
-        )
+        counts[1] += sum(1 for row in TRIP_ROWS if row[9] == day and inside(row))
         day += dt.timedelta(days=1)
     return [
         (monday, days, trips, (Decimal(trips) / days).quantize(Decimal("0.0001"), ROUND_HALF_UP))
@@ -403,11 +453,12 @@ def mariadb_trips() -> Iterator[str]:
     )
 
     schema = pa.schema(
-        [("ds", pa.date32()), ("trip_id", pa.string()), ("pickup_at", pa.timestamp("us", tz="UTC")),
-         ("dropoff_at", pa.timestamp("us", tz="UTC")), ("pickup_date", pa.date32()), ("passenger_count", pa.int32()),
-         ("trip_distance", pa.float64()), ("duration_minutes", pa.float64()), ("pickup_longitude", pa.float64()),
-         ("pickup_latitude", pa.float64()), ("dropoff_longitude", pa.float64()), ("dropoff_latitude", pa.float64()),
-         ("fare_amount", pa.decimal128(10, 2)), ("total_amount", pa.decimal128(10, 2))]
+        [("ds", pa.date32()), ("trip_id", pa.string()), ("region", pa.string()), ("origin_longitude", pa.float64()),
+         ("origin_latitude", pa.float64()), ("destination_longitude", pa.float64()),
+         ("destination_latitude", pa.float64()), ("datetime", pa.timestamp("us", tz="UTC")),
+         ("datasource", pa.string()), ("trip_date", pa.date32()), ("week_start", pa.date32()),
+         ("hour_of_day", pa.int32()), ("time_bucket", pa.string()), ("origin_cell", pa.string()),
+         ("destination_cell", pa.string()), ("source_file", pa.string())]
     )  # fmt: skip
     name = f"weekly_{uuid.uuid4().hex[:8]}"
     conn = pymysql.connect(**MYSQL, autocommit=True, local_infile=True, **SESSION_DEFAULTS)
@@ -431,13 +482,14 @@ def mariadb_trips() -> Iterator[str]:
         conn.close()
 
 
-def api_weeks(database: str, box: dict, start: date, end: date) -> list[tuple]:
+def api_weeks(database: str, start: date, end: date, box: dict | None = None, region: str | None = None) -> list:
     import pymysql
 
-    from include.api.queries import BoundingBox, weekly_average_query
+    from include.api.queries import BoundingBox, Region, weekly_average_query
     from include.serving.tidb import SESSION_DEFAULTS  # TiDB's sql_mode and collation
 
-    sql, params = weekly_average_query(BoundingBox(**box), start, end)
+    area = Region(region) if region is not None else BoundingBox(**box)
+    sql, params = weekly_average_query(area, start, end)
     conn = pymysql.connect(**MYSQL, database=database, **SESSION_DEFAULTS)
     try:
         with conn.cursor() as cur:
@@ -447,13 +499,13 @@ def api_weeks(database: str, box: dict, start: date, end: date) -> list[tuple]:
         conn.close()
 
 
-DEFAULT_BOX = {"min_lon": -74.00, "min_lat": 40.74, "max_lon": -73.96, "max_lat": 40.78}
+DEFAULT_BOX = {"min_lon": 14.40, "min_lat": 50.05, "max_lon": 14.46, "max_lat": 50.10}
 CASES = {
     "defaults": None,
-    "one day, corner pickups": (DEFAULT_BOX, "2026-11-12", "2026-11-12"),
+    "one day, corner origins": (DEFAULT_BOX, "2026-11-12", "2026-11-12"),
     "a Sunday to a Monday": (DEFAULT_BOX, "2026-11-15", "2026-11-30"),
     "the empty week alone": (DEFAULT_BOX, "2026-11-16", "2026-11-22"),
-    "a box with t07 on its edge": ({**DEFAULT_BOX, "min_lat": 40.7401, "max_lon": -73.9601},
+    "a box with t07 on its edge": ({**DEFAULT_BOX, "min_lat": 50.0500001, "max_lon": 14.4599999},
                                    "2026-10-01", "2027-01-01"),
     "every trip": ({"min_lon": -180, "min_lat": -90, "max_lon": 180, "max_lat": 90}, "2026-11-11", "2026-12-01"),
     "across a year, nothing there": ({"min_lon": 2.0, "min_lat": 48.0, "max_lon": 3.0, "max_lat": 49.5},
@@ -475,11 +527,11 @@ def test_weekly_average_is_the_same_in_postgis_mariadb_and_python(built, mariadb
         box, first, last = CASES[case]
         start, end = date.fromisoformat(first), date.fromisoformat(last)
         values = {**box, "from": first, "to": last}
-    expected = python_weeks(box, start, end)
+    expected = python_weeks(start, end, box=box)
     columns, postgis = run_card(database, card, values)
     assert columns == ["week_start", "days", "trips", "average_trips_per_day"]
     assert postgis == expected
-    assert api_weeks(mariadb_trips, box, start, end) == expected
+    assert api_weeks(mariadb_trips, start, end, box=box) == expected
     if case == "defaults":
         # Worked by hand: Sunday Nov 1 alone in its week; t10, t01, t02, t04; none; t05, t07; t08; then nothing
         # up to the 4 days of the last week.
@@ -495,11 +547,35 @@ def test_weekly_average_is_the_same_in_postgis_mariadb_and_python(built, mariadb
 
 
 @pytest.mark.parametrize(
+    ("region", "first", "last"),
+    [("Prague", None, None), ("Hamburg", "2026-11-16", "2026-11-29"), ("Turin", "2026-11-14", "2026-11-14"),
+     ("Lisbon", "2026-11-01", "2026-11-30")],
+)  # fmt: skip
+def test_weekly_average_for_a_region_is_the_same_in_postgresql_mariadb_and_python(
+    built, mariadb_trips, region, first, last
+):
+    database, _ = built
+    [card] = [card for card in dashboards()["trips.yml"].cards if card.name == "Weekly average trips in a region"]
+    defaults = {parameter.name: parameter.default for parameter in card.parameters}
+    first, last = first or defaults["from"], last or defaults["to"]
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    values = (
+        None
+        if region == defaults["region"] and first == defaults["from"]
+        else {"region": region, "from": first, "to": last}
+    )
+    expected = python_weeks(start, end, region=region)
+    assert run_card(database, card, values)[1] == expected
+    assert api_weeks(mariadb_trips, start, end, region=region) == expected
+    assert (sum(week[2] for week in expected) > 0) == (region != "Lisbon")
+
+
+@pytest.mark.parametrize(
     ("values", "reason"),
     [
         ({"from": "2026-02-01", "to": "2026-01-31"}, "from must be at or before to"),
         ({"from": "2024-01-01", "to": "2026-01-02"}, "may span at most 731 days"),
-        ({"min_lon": -73.9, "max_lon": -74.0}, "the box needs min_lon < max_lon"),
+        ({"min_lon": 14.5, "max_lon": 14.4}, "the box needs min_lon < max_lon"),
         ({"max_lat": 91}, "latitudes in -90..90"),
     ],
 )
@@ -528,12 +604,12 @@ def test_marts_build_empty_before_the_first_load_even_without_postgis(tmp_path):
 
 
 def test_tests_catch_inconsistent_gold(tmp_path):
-    """A trip in two slices, a user off the globe, a snapshot day twice: exactly the tests meant for them fail."""
+    """A trip in two slices, a user off the globe, a snapshot week twice: exactly the tests meant for them fail."""
     broken = {
         **GOLD_ROWS,
         "trips": [*TRIP_ROWS, (D20, *TRIP_ROWS[0][1:])],
         "users": [*USER_ROWS[:-1], user(D20, "u5", None, None, None, 95.0, 0.0)],
-        "trips_daily": [*GOLD_ROWS["trips_daily"], (D20, *DAILY_20[0], LOADED)],
+        "trips_weekly": [*GOLD_ROWS["trips_weekly"], (*WEEKLY_ROWS[-1], LOADED)],
     }
     with gold_database(GOLD_DDL, broken, prefix="dbt_users_trips_broken", extensions=("postgis",)) as database:
         proc, statuses = dbt_build(database, tmp_path, SELECT)
@@ -541,10 +617,10 @@ def test_tests_catch_inconsistent_gold(tmp_path):
     assert failed_nodes(statuses) == {
         "unique_stg_trips_trip_id",
         "accepted_range_stg_users_latitude__90___90",
-        "unique_combination_stg_trips_daily_ds__pickup_date",
+        "unique_combination_stg_trips_weekly_ds__region__week_start",
     }
     # dbt build skips what depends on a failed test, so the bad rows never reach the marts.
-    assert statuses["model.lakehouse.trips_by_week"] == "skipped"
+    assert statuses["model.lakehouse.trips_by_region_week"] == "skipped"
     assert statuses["model.lakehouse.user_directory"] == "skipped"
 
 

@@ -150,7 +150,7 @@ def test_the_users_and_trips_dashboards_exist():
     weekly = trips["Weekly average trips in a bounding box"]
     assert [p.name for p in weekly.parameters] == ["min_lon", "min_lat", "max_lon", "max_lat", "from", "to"]
     assert {p.type for p in weekly.parameters} == {"number", "date"}
-    assert "ST_MakeEnvelope" in weekly.sql and "ST_Intersects" in weekly.sql and "pickup_geom" in weekly.sql
+    assert "ST_MakeEnvelope" in weekly.sql and "ST_Intersects" in weekly.sql and "origin_geom" in weekly.sql
     for dashboard in (dashboards["Users"], dashboards["Trips"]):
         for card in dashboard.cards:
             assert "password" not in card.sql.lower(), card.name

@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import random
 import uuid
-from decimal import Decimal
 from types import SimpleNamespace
 
 import pyarrow as pa
@@ -117,18 +116,20 @@ TRIPS_SCHEMA = pa.schema(
     [
         ("ds", pa.date32()),
         ("trip_id", pa.string()),
-        ("pickup_at", pa.timestamp("us", tz="UTC")),
-        ("dropoff_at", pa.timestamp("us", tz="UTC")),
-        ("pickup_date", pa.date32()),
-        ("passenger_count", pa.int32()),
-        ("trip_distance", pa.float64()),
-        ("duration_minutes", pa.float64()),
-        ("pickup_longitude", pa.float64()),
-        ("pickup_latitude", pa.float64()),
-        ("dropoff_longitude", pa.float64()),
-        ("dropoff_latitude", pa.float64()),
-        ("fare_amount", pa.decimal128(10, 2)),
-        ("total_amount", pa.decimal128(10, 2)),
+        ("region", pa.string()),
+        ("origin_longitude", pa.float64()),
+        ("origin_latitude", pa.float64()),
+        ("destination_longitude", pa.float64()),
+        ("destination_latitude", pa.float64()),
+        ("datetime", pa.timestamp("us", tz="UTC")),
+        ("datasource", pa.string()),
+        ("trip_date", pa.date32()),
+        ("week_start", pa.date32()),
+        ("hour_of_day", pa.int32()),
+        ("time_bucket", pa.string()),
+        ("origin_cell", pa.string()),
+        ("destination_cell", pa.string()),
+        ("source_file", pa.string()),
     ]
 )
 
@@ -136,30 +137,32 @@ TRIPS_SCHEMA = pa.schema(
 def trip_rows(
     ds: dt.date, count: int, seed: int, *, first_day: dt.date = dt.date(2025, 1, 1), days: int = 730
 ) -> list[dict]:
-    """Rows shaped like gold.trips, in the NYC service area; some coordinates missing (pickup and dropoff)."""
+    """Rows shaped like gold.trips, in a box around New York; some coordinates missing (the loader's NULL case)."""
     rng = random.Random(seed)
     rows = []
     for i in range(count):
-        pickup = dt.datetime.combine(first_day + dt.timedelta(days=rng.randrange(days)), dt.time(), dt.UTC)
-        pickup += dt.timedelta(seconds=rng.randrange(86_400))
-        minutes = rng.randint(1, 90)
-        fare = Decimal(rng.randint(250, 9_000)) / 100
+        moment = dt.datetime.combine(first_day + dt.timedelta(days=rng.randrange(days)), dt.time(), dt.UTC)
+        moment += dt.timedelta(seconds=rng.randrange(86_400))
+        lon, lat = round(rng.uniform(-74.30, -73.65), 6), round(rng.uniform(40.45, 40.95), 6)
+        to_lon, to_lat = round(rng.uniform(-74.30, -73.65), 6), round(rng.uniform(40.45, 40.95), 6)
         rows.append(
             {
                 "ds": ds,
                 "trip_id": f"{seed}-{i:06d}",
-                "pickup_at": pickup,
-                "dropoff_at": pickup + dt.timedelta(minutes=minutes),
-                "pickup_date": pickup.date(),
-                "passenger_count": rng.randint(1, 6),
-                "trip_distance": round(rng.uniform(0.1, 20), 2),
-                "duration_minutes": float(minutes),
-                "pickup_longitude": None if i % 17 == 5 else round(rng.uniform(-74.30, -73.65), 6),
-                "pickup_latitude": None if i % 19 == 7 else round(rng.uniform(40.45, 40.95), 6),
-                "dropoff_longitude": None if i % 23 == 11 else round(rng.uniform(-74.30, -73.65), 6),
-                "dropoff_latitude": None if i % 23 == 11 else round(rng.uniform(40.45, 40.95), 6),
-                "fare_amount": fare,
-                "total_amount": fare + Decimal("1.50"),
+                "region": rng.choice(("New York", "Newark")),
+                "origin_longitude": None if i % 17 == 5 else lon,
+                "origin_latitude": None if i % 19 == 7 else lat,
+                "destination_longitude": None if i % 23 == 11 else to_lon,
+                "destination_latitude": None if i % 23 == 11 else to_lat,
+                "datetime": moment,
+                "datasource": rng.choice(("funny_car", "cheap_mobile")),
+                "trip_date": moment.date(),
+                "week_start": moment.date() - dt.timedelta(days=moment.weekday()),
+                "hour_of_day": moment.hour,
+                "time_bucket": f"{moment.hour // 3 * 3:02d}-{moment.hour // 3 * 3 + 3:02d}",
+                "origin_cell": f"{int(lon * 100 // 1)}:{int(lat * 100 // 1)}",
+                "destination_cell": f"{int(to_lon * 100 // 1)}:{int(to_lat * 100 // 1)}",
+                "source_file": f"s3a://landing/trips/{seed}.csv",
             }
         )
     return rows

@@ -46,16 +46,16 @@ def in_box(lon: float | None, lat: float | None, box: tuple[float, float, float,
 
 
 def box_count_sql(table: str) -> str:
-    """Trips whose pickup point is in the envelope given by 4 parameters, as Metabase or an analyst writes it."""
-    return f"SELECT count(*) FROM gold.{table} WHERE ST_Intersects(pickup_geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"
+    """Trips whose origin point is in the envelope given by 4 parameters, as Metabase or an analyst writes it."""
+    return f"SELECT count(*) FROM gold.{table} WHERE ST_Intersects(origin_geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"
 
 
 def point_values(reader, table: str) -> dict[str, tuple]:
-    """trip_id -> (pickup x, y, srid, dropoff x, y, srid) as served, None for a NULL geometry."""
+    """trip_id -> (origin x, y, srid, destination x, y, srid) as served, None for a NULL geometry."""
     rows = fetch(
         reader,
-        "SELECT trip_id, ST_X(pickup_geom), ST_Y(pickup_geom), ST_SRID(pickup_geom),"
-        f" ST_X(dropoff_geom), ST_Y(dropoff_geom), ST_SRID(dropoff_geom) FROM gold.{table}",
+        "SELECT trip_id, ST_X(origin_geom), ST_Y(origin_geom), ST_SRID(origin_geom),"
+        f" ST_X(destination_geom), ST_Y(destination_geom), ST_SRID(destination_geom) FROM gold.{table}",
     )
     return {row[0]: row[1:] for row in rows}
 
@@ -66,8 +66,8 @@ def expected_points(rows: list[dict]) -> dict[str, tuple]:
 
     return {
         r["trip_id"]: (
-            *point(r["pickup_longitude"], r["pickup_latitude"]),
-            *point(r["dropoff_longitude"], r["dropoff_latitude"]),
+            *point(r["origin_longitude"], r["origin_latitude"]),
+            *point(r["destination_longitude"], r["destination_latitude"]),
         )
         for r in rows
     }
@@ -137,19 +137,19 @@ def test_point_columns_hold_the_coordinates_or_null(spatial, trips, table_name):
         (f"gold.{table_name}",),
     )
     assert sorted(types) == [
-        ("dropoff_geom", "geometry(Point,4326)", "s"),
-        ("pickup_geom", "geometry(Point,4326)", "s"),
+        ("destination_geom", "geometry(Point,4326)", "s"),
+        ("origin_geom", "geometry(Point,4326)", "s"),
     ]
     # The generated value is the point PostGIS makes of the same coordinates.
     mismatched = fetch(
         reader,
-        f"SELECT count(*) FROM gold.{table_name} WHERE NOT coalesce(ST_Equals(pickup_geom,"
-        " ST_SetSRID(ST_MakePoint(pickup_longitude, pickup_latitude), 4326)), pickup_geom IS NULL)",
+        f"SELECT count(*) FROM gold.{table_name} WHERE NOT coalesce(ST_Equals(origin_geom,"
+        " ST_SetSRID(ST_MakePoint(origin_longitude, origin_latitude), 4326)), origin_geom IS NULL)",
     )
     assert mismatched == [(0,)]
-    nulls = sum(1 for r in rows if r["pickup_longitude"] is None or r["pickup_latitude"] is None)
+    nulls = sum(1 for r in rows if r["origin_longitude"] is None or r["origin_latitude"] is None)
     assert nulls > 0
-    assert fetch(reader, f"SELECT count(*) FROM gold.{table_name} WHERE pickup_geom IS NULL") == [(nulls,)]
+    assert fetch(reader, f"SELECT count(*) FROM gold.{table_name} WHERE origin_geom IS NULL") == [(nulls,)]
 
 
 class Statements:
@@ -181,8 +181,8 @@ def test_gist_indexes_on_the_parent_and_each_partition(spatial, trips, table_nam
         conn.close()
 
     assert gist_indexes(reader, f"gold.{table_name}") == [
-        ("dropoff_geom", "gist", None),
-        ("pickup_geom", "gist", None),
+        ("destination_geom", "gist", None),
+        ("origin_geom", "gist", None),
     ]
     parent_index = dict(
         fetch(
@@ -197,13 +197,13 @@ def test_gist_indexes_on_the_parent_and_each_partition(spatial, trips, table_nam
     for partition in slices:
         # One index a point column, attached to the parent's, named after the partition.
         assert gist_indexes(reader, partition) == [
-            ("dropoff_geom", "gist", parent_index["dropoff_geom"]),
-            ("pickup_geom", "gist", parent_index["pickup_geom"]),
+            ("destination_geom", "gist", parent_index["destination_geom"]),
+            ("origin_geom", "gist", parent_index["origin_geom"]),
         ]
         names = fetch(
             reader, "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass", (partition,)
         )
-        assert sorted(names) == [(f"{partition}_dropoff_geom_idx",), (f"{partition}_pickup_geom_idx",)]
+        assert sorted(names) == [(f"{partition}_destination_geom_idx",), (f"{partition}_origin_geom_idx",)]
     # Each load built both indexes on its staging table before the ATTACH, which therefore adopted them (had it
     # built its own, the partitions would hold four indexes).
     built_before_attach = []
@@ -226,19 +226,17 @@ def test_box_query_counts_match_python_and_use_the_index(spatial, trips, table_n
 
     box_sql = box_count_sql(table_name)
     for box in BOXES:
-        expected = sum(1 for r in rows if in_box(r["pickup_longitude"], r["pickup_latitude"], box))
+        expected = sum(1 for r in rows if in_box(r["origin_longitude"], r["origin_latitude"], box))
         assert fetch(reader, box_sql, box) == [(expected,)], box
-    # With a date range too, and on the dropoff point.
+    # With a date range too, and on the destination point.
     box, first, last = BOXES[1], dt.date(2025, 3, 1), dt.date(2025, 8, 31)
     expected = sum(
-        1
-        for r in rows
-        if in_box(r["pickup_longitude"], r["pickup_latitude"], box) and first <= r["pickup_date"] <= last
+        1 for r in rows if in_box(r["origin_longitude"], r["origin_latitude"], box) and first <= r["trip_date"] <= last
     )
-    assert fetch(reader, box_sql + " AND pickup_date BETWEEN %s AND %s", (*box, first, last)) == [(expected,)]
-    dropoffs = sum(1 for r in rows if in_box(r["dropoff_longitude"], r["dropoff_latitude"], box))
-    dropoff_sql = box_sql.replace("ST_Intersects(pickup_geom", "ST_Intersects(dropoff_geom")
-    assert fetch(reader, dropoff_sql, box) == [(dropoffs,)]
+    assert fetch(reader, box_sql + " AND trip_date BETWEEN %s AND %s", (*box, first, last)) == [(expected,)]
+    destinations = sum(1 for r in rows if in_box(r["destination_longitude"], r["destination_latitude"], box))
+    destination_sql = box_sql.replace("ST_Intersects(origin_geom", "ST_Intersects(destination_geom")
+    assert fetch(reader, destination_sql, box) == [(destinations,)]
     # The GiST index answers the box test (forbidding sequential scans shows it can; tiny tables favour them).
     with reader.cursor() as cur:
         cur.execute("SET enable_seqscan = off")
@@ -246,7 +244,7 @@ def test_box_query_counts_match_python_and_use_the_index(spatial, trips, table_n
         plan = "\n".join(row[0] for row in cur.fetchall())
         cur.execute("RESET enable_seqscan")
     assert plan.count("Index Scan using") + plan.count("Bitmap Index Scan on") == 2, plan
-    assert "pickup_geom" in plan and "Seq Scan" not in plan, plan
+    assert "origin_geom" in plan and "Seq Scan" not in plan, plan
 
 
 def test_reload_swaps_the_slice_and_a_failure_keeps_it(spatial, trips, table_name):
@@ -284,7 +282,7 @@ def test_reload_swaps_the_slice_and_a_failure_keeps_it(spatial, trips, table_nam
     assert leftovers == [(2,)]
     box = BOXES[0]
     box_sql = box_count_sql(table_name)
-    expected = sum(1 for r in second + other if in_box(r["pickup_longitude"], r["pickup_latitude"], box))
+    expected = sum(1 for r in second + other if in_box(r["origin_longitude"], r["origin_latitude"], box))
     assert fetch(reader, box_sql, box) == [(expected,)]
 
 
@@ -301,7 +299,7 @@ def test_a_served_table_gains_point_columns_and_grows(spatial, trips, table_name
     assert point_values(reader, table_name) == expected_points(old + new)
     assert fetch(reader, f"SELECT count(*) FROM gold.{table_name} WHERE tip_amount = 1.25") == [(150,)]
     for partition in partitions(reader, table_name):
-        assert [column for column, _, _ in gist_indexes(reader, partition)] == ["dropoff_geom", "pickup_geom"]
+        assert [column for column, _, _ in gist_indexes(reader, partition)] == ["destination_geom", "origin_geom"]
 
 
 def test_tables_without_point_columns_get_none(spatial, trips, table_name):
@@ -370,7 +368,7 @@ def test_bad_point_columns_are_refused(spatial, trips, table_name):
     data = batches(trips.rows(DS_A, 5, seed=14), trips.schema)
     with pytest.raises(ValueError, match="no column"):
         load_slice_postgres(
-            conn, table_name, DS_A, trips.schema, 1, data, point_columns=[PointColumn("g", "lon", "pickup_latitude")]
+            conn, table_name, DS_A, trips.schema, 1, data, point_columns=[PointColumn("g", "lon", "origin_latitude")]
         )
     with pytest.raises(ValueError, match="reserved"):
         load_slice_postgres(
@@ -380,5 +378,5 @@ def test_bad_point_columns_are_refused(spatial, trips, table_name):
             trips.schema,
             1,
             data,
-            point_columns=[PointColumn("trip_id", "pickup_longitude", "pickup_latitude")],
+            point_columns=[PointColumn("trip_id", "origin_longitude", "origin_latitude")],
         )

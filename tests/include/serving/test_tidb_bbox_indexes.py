@@ -23,10 +23,10 @@ WITH RECURSIVE weeks (week_start) AS (
     UNION ALL
     SELECT week_start + INTERVAL 7 DAY FROM weeks WHERE week_start + INTERVAL 7 DAY <= %(last)s
 ), counts AS (
-    SELECT pickup_date - INTERVAL WEEKDAY(pickup_date) DAY AS week_start, COUNT(*) AS trips
+    SELECT trip_date - INTERVAL WEEKDAY(trip_date) DAY AS week_start, COUNT(*) AS trips
     FROM {table}
-    WHERE pickup_longitude BETWEEN %(min_lon)s AND %(max_lon)s AND pickup_latitude BETWEEN %(min_lat)s AND %(max_lat)s
-      AND pickup_date BETWEEN %(first)s AND %(last)s
+    WHERE origin_longitude BETWEEN %(min_lon)s AND %(max_lon)s AND origin_latitude BETWEEN %(min_lat)s AND %(max_lat)s
+      AND trip_date BETWEEN %(first)s AND %(last)s
     GROUP BY 1
 )
 SELECT w.week_start,
@@ -64,13 +64,13 @@ def fetch(conn, sql: str, args=None) -> list[tuple]:
 def weekly_in_python(rows: list[dict], query: dict) -> list[tuple[dt.date, int, int]]:
     first, last = dt.date.fromisoformat(query["first"]), dt.date.fromisoformat(query["last"])
     counts = Counter(
-        r["pickup_date"] - dt.timedelta(days=r["pickup_date"].weekday())
+        r["trip_date"] - dt.timedelta(days=r["trip_date"].weekday())
         for r in rows
-        if r["pickup_longitude"] is not None
-        and r["pickup_latitude"] is not None
-        and query["min_lon"] <= r["pickup_longitude"] <= query["max_lon"]
-        and query["min_lat"] <= r["pickup_latitude"] <= query["max_lat"]
-        and first <= r["pickup_date"] <= last
+        if r["origin_longitude"] is not None
+        and r["origin_latitude"] is not None
+        and query["min_lon"] <= r["origin_longitude"] <= query["max_lon"]
+        and query["min_lat"] <= r["origin_latitude"] <= query["max_lat"]
+        and first <= r["trip_date"] <= last
     )
     weeks = []
     week = first - dt.timedelta(days=first.weekday())
@@ -136,8 +136,8 @@ def test_the_rows_table_has_the_indexes(served, mysql_database):
 
     found = indexes_of(reader, mysql_database, table)
 
-    assert found["pickup_date_point"] == ["pickup_date", "pickup_longitude", "pickup_latitude", "ds", "_load_id"]
-    assert found["pickup_point_date"] == ["pickup_longitude", "pickup_latitude", "pickup_date", "ds", "_load_id"]
+    assert found["trip_date_origin"] == ["trip_date", "origin_longitude", "origin_latitude", "ds", "_load_id"]
+    assert found["origin_date"] == ["origin_longitude", "origin_latitude", "trip_date", "ds", "_load_id"]
     assert set(found) == {"PRIMARY", *INDEX_NAMES}
 
 

@@ -3,12 +3,12 @@ with
 source as (
 
     select * from {{ gold_source('trips', {
-        'ds': 'date', 'trip_id': 'text', 'pickup_at': 'timestamptz', 'dropoff_at': 'timestamptz',
-        'pickup_date': 'date', 'passenger_count': 'integer', 'trip_distance': 'double precision',
-        'duration_minutes': 'double precision', 'pickup_longitude': 'double precision',
-        'pickup_latitude': 'double precision', 'dropoff_longitude': 'double precision',
-        'dropoff_latitude': 'double precision', 'fare_amount': 'numeric(10, 2)', 'total_amount': 'numeric(10, 2)',
-        '_loaded_at': 'timestamptz', 'pickup_geom': 'geometry(Point, 4326)', 'dropoff_geom': 'geometry(Point, 4326)'
+        'ds': 'date', 'trip_id': 'text', 'region': 'text', 'origin_longitude': 'double precision',
+        'origin_latitude': 'double precision', 'destination_longitude': 'double precision',
+        'destination_latitude': 'double precision', 'datetime': 'timestamptz', 'datasource': 'text',
+        'trip_date': 'date', 'week_start': 'date', 'hour_of_day': 'integer', 'time_bucket': 'text',
+        'origin_cell': 'text', 'destination_cell': 'text', 'source_file': 'text', '_loaded_at': 'timestamptz',
+        'origin_geom': 'geometry(Point, 4326)', 'destination_geom': 'geometry(Point, 4326)'
     }) }} as gold_table
 
 ),
@@ -18,20 +18,22 @@ renamed as (
     select
         ds,
         trip_id,
-        pickup_at,
-        dropoff_at,
-        pickup_date,
-        passenger_count,
-        trip_distance,
-        duration_minutes,
-        pickup_longitude,
-        pickup_latitude,
-        dropoff_longitude,
-        dropoff_latitude,
-        fare_amount,
-        total_amount,
-        pickup_geom,
-        dropoff_geom,
+        region,
+        datasource,
+        datetime as trip_at,
+        trip_date,
+        week_start,
+        hour_of_day,
+        time_bucket,
+        origin_longitude,
+        origin_latitude,
+        destination_longitude,
+        destination_latitude,
+        origin_cell,
+        destination_cell,
+        origin_geom,
+        destination_geom,
+        source_file,
         _loaded_at as loaded_at
 
     from source
