@@ -152,7 +152,7 @@ def test_other_domains_routes_serve_their_rows(client):
     """Rentals and products: every served column, decimals as numbers, nulls, the declared order and lookups."""
     import decimal
 
-    from api_data import OTHER_GOLD
+    from api_data import DS_OLD, OTHER_GOLD
 
     from include.api.datasets import BY_NAME
 
@@ -182,8 +182,10 @@ def test_other_domains_routes_serve_their_rows(client):
                 assert client.get(f"/v1/{dataset.path}/{quote(row[dataset.key], safe='')}").json() == row, table
     top = client.get("/v1/rentals/top-countries", params={"limit": 2}).json()["items"]
     assert [(r["country"], r["rank"], r["revenue"]) for r in top] == [("India", 1, 183.58), ("China", 2, 170.1)]
-    lamps = client.get("/v1/products", params={"q": "LAMP", "currency": "EUR", "max_price": 49.9}).json()["items"]
-    assert [p["product_id"] for p in lamps] == ["P-2"]
+    milk = client.get("/v1/products", params={"q": "MILK", "department": "Dairy North"}).json()["items"]
+    assert [(p["product_name"], p["ds"], p["shelf_life_days"]) for p in milk] == [("Whole Milk 1L", str(DS_OLD), 88.0)]
+    cream = client.get("/v1/products", params={"q": "crème", "from": "2024-01-01T00:00:00Z"}).json()["items"]
+    assert [p["department_name"] for p in cream] == ["Bäckerei Ost"]
 
 
 # --- catalogue and health ----------------------------------------------------------------------------------------
