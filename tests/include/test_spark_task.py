@@ -171,3 +171,25 @@ def test_source_connection_is_resolved_at_run_time_with_its_password_kept_privat
     plain = make_operator()
     plain.execute(context())
     assert not any(k.startswith("SOURCE_") for k in {**plain.environment, **plain._private_environment})
+
+
+def test_docker_runner_failure_carries_the_jobs_one_line_reason(monkeypatch, connections):
+    import datetime as dt
+
+    from airflow.providers.docker.exceptions import DockerContainerFailedException
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    from include.spark_task import SparkJobFailed
+
+    runner(monkeypatch, "docker")
+    logs = ["working", "tweets gold ds=2026-11-20 failed: ValueError: boom", "Stopping the JVM"]
+
+    def fail(self, ctx):
+        raise DockerContainerFailedException("Docker container failed: {'StatusCode': 1}", logs=logs)
+
+    monkeypatch.setattr(DockerOperator, "execute", fail)
+    op = make_operator()
+    with pytest.raises(SparkJobFailed, match=r"container .*: tweets gold ds=2026-11-20 failed: ValueError: boom$"):
+        op.execute(context())
+    # Removed after failures too, and never running past the proxy's timeouts (4 h < 6 h in haproxy.cfg).
+    assert op.auto_remove == "force" and op.execution_timeout == dt.timedelta(hours=4)
