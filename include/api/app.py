@@ -16,10 +16,11 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 
 from include.api import problems
-from include.api.auth import HEADER, require_api_key
+from include.api.auth import HEADER, require_scope
 from include.api.config import Settings
 from include.api.datasets import REGISTRY, Dataset
 from include.api.db import Database, DatabaseUnavailable, MemoryQuotaExceeded, StatementTimeout, TableMissing
+from include.api.ingest import ingest_router
 from include.api.middleware import RequestContext, configure_logging
 from include.api.questions import trips_router
 from include.api.routes import catalogue_router, dataset_router, health_router, no_repeated_query
@@ -33,7 +34,11 @@ Read-only access to the lakehouse's gold tables, as loaded into TiDB by the serv
 * **Pagination**: list routes return `limit` rows (at most the maximum page size) in a stable order, and a
   `next_cursor` to pass as `cursor` for the next page (keyset pagination; keep the other parameters unchanged).
 * **Slices**: each pipeline run loads a slice `ds`; a request reads the latest slice unless `ds` is given.
-* **Questions**: `GET /v1/trips/weekly-average` answers the weekly average of trips per day in a bounding box.
+* **Questions**: `GET /v1/trips/weekly-average` answers the weekly average of trips per day in a bounding box or a
+  region; `/v1/trips/top-regions/latest-datasource` and `/v1/trips/datasources/{{datasource}}/regions` the brief's
+  two questions. Trip datetimes carry no zone in the feed and are read as UTC.
+* **Ingestion**: `POST /v1/trips/files` (a key with the `ingest` scope) uploads a trips CSV file and returns its
+  ingestion id; `GET /v1/ingestions/{{id}}/events` and `GET /v1/ingestions/events` push its stages (SSE).
 * **Errors** are `application/problem+json` (RFC 9457) with the request id; every response has `X-Request-ID`.
 """
 
@@ -122,11 +127,13 @@ def create_app(
     problems.install(app)
     _database_handlers(app)
     app.include_router(health_router())
-    secured = {"dependencies": [Depends(require_api_key)], "responses": problems.responses(401)}
+    # The data routes need the `read` scope (every key has it unless configured otherwise); uploads `ingest`.
+    secured = {"dependencies": [Depends(require_scope("read"))], "responses": problems.responses(401, 403)}
     app.include_router(catalogue_router(datasets), prefix="/v1", **secured)
     if any(dataset.name == "trips" for dataset in datasets):
         # Before the dataset routes: /v1/trips/{trip_id} would otherwise take /v1/trips/weekly-average.
         app.include_router(trips_router(), prefix="/v1", **secured)
+        app.include_router(ingest_router(), prefix="/v1", responses=problems.responses(401))
     app.include_router(dataset_router(datasets, settings), prefix="/v1", **secured)
     if settings.cors_origins:
         app.add_middleware(

@@ -57,6 +57,23 @@ async def require_api_key(request: Request, key: str | None = Security(api_key_h
         )
     # The first hex digits of the digest name the key in the logs without revealing it.
     request.state.api_key_id = digest(key)[:8]
+    request.state.api_key_scopes = request.app.state.settings.scopes(digest(key))
+
+
+def require_scope(scope: str):
+    """A dependency (after ``require_api_key``): 403 unless the request's key has ``scope``."""
+
+    async def check(request: Request, key: str | None = Security(api_key_header)) -> None:
+        await require_api_key(request, key)
+        if scope not in request.state.api_key_scopes:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"This API key lacks the `{scope}` scope.",
+                kind="forbidden",
+            )
+
+    return check
 
 
 def main(argv: list[str]) -> int:

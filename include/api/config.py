@@ -8,10 +8,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+SCOPES = frozenset({"read", "ingest"})
+DEFAULT_SCOPES = frozenset({"read"})
 
 
 def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def parse_keys(value: str) -> dict[str, frozenset[str]]:
+    """``digest`` or ``digest:scope+scope`` entries, comma-separated -> digest: scopes (a bare digest: ``read``)."""
+    keys: dict[str, frozenset[str]] = {}
+    for entry in _split(value):
+        digest, _, scopes = entry.partition(":")
+        names = frozenset(s.strip() for s in scopes.split("+") if s.strip()) if scopes else DEFAULT_SCOPES
+        if not names or names - SCOPES:
+            raise ValueError(f"API key scopes must be some of {sorted(SCOPES)}, joined with '+'")
+        keys[digest.strip().lower()] = keys.get(digest.strip().lower(), frozenset()) | names
+    return keys
 
 
 @dataclass(frozen=True)
@@ -21,7 +35,14 @@ class Settings:
     Environment variables (all optional except the keys, without which every data route answers 401):
 
     - ``LAKEHOUSE_API_KEY_HASHES``: comma-separated SHA-256 hex digests of the accepted API keys
-      (``python -m include.api.auth new`` makes a key and prints its digest).
+      (``python -m include.api.auth new`` makes a key and prints its digest), each with its scopes after a colon,
+      joined with ``+``: ``<digest>:read+ingest``; a bare digest has scope ``read`` (the data routes), ``ingest``
+      allows uploads.
+    - ``LAKEHOUSE_API_EVENTS_DSN``: libpq DSN of the analytics PostgreSQL database holding the ingestions and their
+      events (``ingest`` schema, LISTEN/NOTIFY); empty = no upload or events routes work (503).
+    - ``LAKEHOUSE_API_S3_ENDPOINT`` / ``_S3_ACCESS_KEY_ID`` / ``_S3_SECRET_ACCESS_KEY`` / ``_S3_REGION``: the S3 store
+      uploads are streamed to (default: boto3's own configuration); ``LAKEHOUSE_API_LANDING_BUCKET`` (landing);
+      ``LAKEHOUSE_API_MAX_UPLOAD_BYTES`` (10 GiB).
     - ``LAKEHOUSE_API_DB_HOST``/``_PORT``/``_USER``/``_PASSWORD``/``_NAME``: the read-only TiDB (MySQL protocol)
       account; defaults 127.0.0.1, 4000, lakehouse_api, empty, lakehouse.
     - ``LAKEHOUSE_API_DB_POOL_SIZE`` (8): connections per worker process, never more;
@@ -34,6 +55,7 @@ class Settings:
     """
 
     key_hashes: frozenset[str] = field(default_factory=frozenset)
+    key_scopes: Mapping[str, frozenset[str]] = field(default_factory=dict)
     db_host: str = "127.0.0.1"
     db_port: int = 4000
     db_user: str = "lakehouse_api"
@@ -46,6 +68,17 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     max_page_size: int = 1000
     default_page_size: int = 100
+    events_dsn: str = field(default="", repr=False)
+    s3_endpoint: str = ""
+    s3_access_key_id: str = field(default="", repr=False)
+    s3_secret_access_key: str = field(default="", repr=False)
+    s3_region: str = "us-east-1"
+    landing_bucket: str = "landing"
+    max_upload_bytes: int = 10 * 1024**3
+
+    def scopes(self, digest: str) -> frozenset[str]:
+        """The scopes of an accepted key (by digest): those configured, else ``read``."""
+        return self.key_scopes.get(digest, DEFAULT_SCOPES)
 
     def __post_init__(self) -> None:
         bad = [digest for digest in self.key_hashes if not _SHA256_HEX.match(digest)]
@@ -65,8 +98,10 @@ class Settings:
         def get(name: str, default: object) -> str:
             return env.get(f"LAKEHOUSE_API_{name}", str(default))
 
+        keys = parse_keys(env.get("LAKEHOUSE_API_KEY_HASHES", ""))
         return cls(
-            key_hashes=frozenset(digest.lower() for digest in _split(env.get("LAKEHOUSE_API_KEY_HASHES", ""))),
+            key_hashes=frozenset(keys),
+            key_scopes=keys,
             db_host=get("DB_HOST", defaults.db_host),
             db_port=int(get("DB_PORT", defaults.db_port)),
             db_user=get("DB_USER", defaults.db_user),
@@ -79,4 +114,11 @@ class Settings:
             cors_origins=_split(get("CORS_ORIGINS", "")),
             max_page_size=int(get("MAX_PAGE_SIZE", defaults.max_page_size)),
             default_page_size=int(get("DEFAULT_PAGE_SIZE", defaults.default_page_size)),
+            events_dsn=get("EVENTS_DSN", ""),
+            s3_endpoint=get("S3_ENDPOINT", ""),
+            s3_access_key_id=get("S3_ACCESS_KEY_ID", ""),
+            s3_secret_access_key=get("S3_SECRET_ACCESS_KEY", ""),
+            s3_region=get("S3_REGION", defaults.s3_region),
+            landing_bucket=get("LANDING_BUCKET", defaults.landing_bucket),
+            max_upload_bytes=int(get("MAX_UPLOAD_BYTES", defaults.max_upload_bytes)),
         )

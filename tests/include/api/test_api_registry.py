@@ -101,7 +101,10 @@ def test_openapi_documents_every_route_with_descriptions_examples_and_problems()
     paths = spec["paths"]
     assert {"/health", "/v1/datasets", "/v1/datasets/{name}", "/v1/tweets/per-hour/{hour_start}"} <= set(paths)
     for path, item in paths.items():
-        operation = item["get"]
+        # Every route is a GET answering JSON, but the upload (POST, 202) and the event streams (SSE).
+        [(method, operation)] = item.items()
+        success = "202" if method == "post" else "200"
+        success_media = "text/event-stream" if "/ingestions/" in path else "application/json"
         assert operation["summary"] and operation["description"], path
         assert ("security" in operation) == path.startswith("/v1/"), path
         for parameter in operation.get("parameters", []):
@@ -109,10 +112,10 @@ def test_openapi_documents_every_route_with_descriptions_examples_and_problems()
             if parameter["name"] != "cursor":
                 assert parameter["schema"].get("examples"), (path, parameter["name"])
         for status, response in operation["responses"].items():
-            media = "application/json" if status == "200" else "application/problem+json"
+            media = success_media if status == success else "application/problem+json"
             assert list(response["content"]) == [media], (path, status)
         if path.startswith("/v1/"):
             assert {"401", "503"} <= set(operation["responses"]), path
-            assert "example" in operation["responses"]["200"]["content"]["application/json"] or path.startswith(
+            assert "example" in operation["responses"][success]["content"][success_media] or path.startswith(
                 "/v1/datasets"
             )
