@@ -5,7 +5,10 @@
 # `{"results": [], ...}` and status 200) is retried like a 5xx instead of landing. The entries themselves are not
 # judged here: malformed users are bronze's business, and land as received.
 #
-# Nothing about a user is ever logged: the documents carry password hashes until bronze drops them.
+# The feed sends each user's password, salt and password hashes (`login.password`, `salt`, `md5`, `sha1`, `sha256`).
+# They are cut out of every page before it is stored, so they exist nowhere: not in landing, raw or any later layer.
+# The manifest records that they were removed, and the size and checksum of each body as it was received, so what
+# landed can still be traced to the exact response. Nothing about a user is ever logged.
 
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ MAX_PAGE_SIZE = 5000  # randomuser.me answers at most 5,000 results a request
 DOWNLOADER = "python-requests"
 _SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|signature|auth|credential", re.IGNORECASE)
 _DS = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+SECRET_FIELDS = ("password", "salt", "md5", "sha1", "sha256")  # of each entry's `login` object
 
 
 class UsersExtractError(RuntimeError):
@@ -145,6 +149,26 @@ def validate_page(body: bytes, *, page: int, page_size: int, seed: str) -> int:
     return len(results)
 
 
+def redact_page(body: bytes) -> tuple[bytes, int]:
+    """``body`` (a validated page) without the ``login`` secrets of its entries, and how many values were removed.
+
+    Entries that are not objects, or whose ``login`` is not an object, are kept as they are: judging them is
+    bronze's business. The page is written back as compact UTF-8 JSON with its keys in the order received.
+    """
+    import json
+
+    document = json.loads(body)
+    removed = 0
+    for entry in document["results"]:
+        login = entry.get("login") if isinstance(entry, dict) else None
+        if isinstance(login, dict):
+            for name in SECRET_FIELDS:
+                if name in login:
+                    del login[name]
+                    removed += 1
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), removed
+
+
 def extract_users(
     base_url: str,
     ds: str,
@@ -162,7 +186,8 @@ def extract_users(
 ) -> dict[str, Any]:
     """Fetch ``results`` users in pages of ``page_size`` and land each page under ``landing/users/ds=<ds>/``.
 
-    Pages land as received, as ``page-0001.json``, ``page-0002.json``...; objects of an earlier run of the slice
+    Pages land as received but for the users' secrets (``redact_page``), as ``page-0001.json``,
+    ``page-0002.json``...; objects of an earlier run of the slice
     that this run did not write are then removed, and ``_manifest.json`` is written last (the manifest of an
     earlier run is removed first, so a slice without a manifest is one being landed or one whose landing failed).
     The default seed depends on ``ds`` only, so a re-run lands the same bytes.
@@ -184,8 +209,11 @@ def extract_users(
 
     Returns:
         The manifest: ``domain``, ``ds``, ``source``, ``object_key`` (the slice's prefix), ``objects``, ``bytes``,
-        ``lines``, ``sha256`` (of the pages' bytes in page order), ``records``, ``pages``, ``page_size``, ``seed``,
-        ``nationalities``, ``attempts``, ``downloader``, ``started_at``, ``finished_at``, ``duration_s``, ``status``.
+        ``lines``, ``sha256`` (of the landed pages' bytes in page order), ``records``, ``pages``, ``page_size``,
+        ``seed``, ``nationalities``, ``attempts``, ``downloader``, ``started_at``, ``finished_at``, ``duration_s``,
+        ``status``, and ``removed`` (the secret fields cut out, how many values, and the ``bytes`` and
+        ``sha256`` of the bodies as received). Each of ``objects`` has its ``key``, landed ``bytes``, ``records``,
+        ``removed`` values and ``received_bytes``/``received_sha256``.
 
     Raises:
         ValueError: on a malformed argument, e.g. ``results`` not a multiple of ``page_size``.
@@ -199,21 +227,32 @@ def extract_users(
     # A manifest vouches for the files next to it: it must not outlive a re-run that fails half-way.
     client.delete_object(Bucket=bucket, Key=prefix + MANIFEST_NAME)
     pages = results // page_size
-    digest, landed, attempts, records, lines = hashlib.sha256(), [], 0, 0, 0
+    digest, received, landed, attempts, records, lines = hashlib.sha256(), hashlib.sha256(), [], 0, 0, 0
     import requests
 
     with requests.Session() as session:
         fetcher = _PageFetcher(session, pages, page_size, seed, max_attempts, timeout_s, backoff_s, max_backoff_s)
         for page in range(1, pages + 1):
             url = page_url(base_url, page=page, page_size=page_size, seed=seed, nationalities=nationalities)
-            body, count, tries = fetcher.fetch(url, page)
+            as_received, count, tries = fetcher.fetch(url, page)
+            body, cut = redact_page(as_received)
             key = page_key(ds, page)
             client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
             digest.update(body)
-            landed.append({"key": key, "bytes": len(body), "records": count})
+            received.update(as_received)
+            landed.append(
+                {
+                    "key": key,
+                    "bytes": len(body),
+                    "records": count,
+                    "removed": cut,
+                    "received_bytes": len(as_received),
+                    "received_sha256": hashlib.sha256(as_received).hexdigest(),
+                }
+            )
             attempts, records, lines = attempts + tries, records + count, lines + _lines(body)
             logger.info("page %d/%d: %d entries, %d bytes -> s3://%s/%s", page, pages, count, len(body), bucket, key)
-    removed = _remove_stale(client, bucket, prefix, {item["key"] for item in landed})
+    stale = _remove_stale(client, bucket, prefix, {item["key"] for item in landed})
     manifest = {
         "domain": DOMAIN,
         "ds": ds,
@@ -236,11 +275,18 @@ def extract_users(
         "finished_at": datetime.now(UTC).isoformat(),
         "duration_s": round(time.monotonic() - started, 3),
         "status": "succeeded",
+        "removed": {
+            "fields": [f"login.{name}" for name in SECRET_FIELDS],
+            "values": sum(item["removed"] for item in landed),
+            "bytes": sum(item["received_bytes"] for item in landed),
+            "sha256": received.hexdigest(),
+        },
     }
     put_json(client, bucket, prefix + MANIFEST_NAME, manifest)
     logger.info(
-        "landed %d users in %d pages (%d bytes, %d attempts) under s3://%s/%s; removed %d stale objects",
-        records, pages, manifest["bytes"], attempts, bucket, prefix, removed,
+        "landed %d users in %d pages (%d bytes, %d attempts, %d secret values cut out) under s3://%s/%s; "
+        "removed %d stale objects",
+        records, pages, manifest["bytes"], attempts, manifest["removed"]["values"], bucket, prefix, stale,
     )  # fmt: skip
     return manifest
 

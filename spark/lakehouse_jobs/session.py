@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 CATALOG = "lake"
 
@@ -19,11 +19,11 @@ class JobEnv:
 
     catalog_uri: str
     catalog_user: str
-    catalog_password: str
+    catalog_password: str = field(repr=False)  # a repr lands in tracebacks and logs: secrets stay out of it
     warehouse: str
     s3_endpoint: str
     s3_access_key: str
-    s3_secret_key: str
+    s3_secret_key: str = field(repr=False)
     s3_region: str = "us-east-1"
     landing_bucket: str = "landing"
     master: str = "local[*]"

@@ -1,9 +1,10 @@
 """Users: RandomUser API pages -> raw.users -> bronze.users (+ rejects) -> gold.users and gold.user_statistics."""
 
-# Raw keeps each entry of a page's `results` as the JSON text received, password hashes included: raw is the record
-# of what the source sent. Bronze parses the documents with a schema that has no `login.password`, `salt`, `md5`,
-# `sha1` or `sha256` field, so those values are never read into a column; a refused entry that could not be parsed
-# that way has them cut out of its text before it is stored. Nothing logs a document.
+# Raw keeps each entry of a page's `results` as the JSON text landed. The land task has already cut `login.password`,
+# `salt`, `md5`, `sha1` and `sha256` out of every page (include/landing/users.py), so they are stored nowhere. For
+# pages landed by other means (`--source`) the same guards as before stay: bronze parses the documents with a schema
+# that has none of those fields, so their values are never read into a column, and a refused entry that could not
+# be parsed that way has them cut out of its text before it is stored. Nothing logs a document.
 #
 # Gold `users` holds one row per user: the version of the latest bronze slice that holds the user (`ds`, "the run
 # that last saw the user") and the earliest (`first_ds`). A user seen again moves from its old slice to the new

@@ -159,6 +159,33 @@ def test_no_password_or_hash_reaches_bronze_or_gold(users_run, iceberg_catalog):
         assert not [s for s in secrets if s in text], table
 
 
+def secret_keys_left(document_text: str) -> set[str]:
+    """The login secret keys a stored document still holds (none for a text that is not a user object)."""
+    try:
+        document = json.loads(document_text)
+    except ValueError:
+        return set()
+    login = document.get("login") if isinstance(document, dict) else None
+    return set(login) & set(SECRETS) if isinstance(login, dict) else set()
+
+
+def test_no_password_or_hash_is_landed_or_kept_in_raw(users_run, s3, iceberg_catalog):
+    """The secrets are cut out before landing: neither the landed pages nor raw.users hold them."""
+    hashes = {s for s in secrets_of(users_run.ds, users_run.results, users_run.page_size) if len(s) >= 8}
+    assert hashes
+    prefix = f"users/ds={users_run.ds}/"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="landing", Prefix=prefix)["Contents"]]
+    pages = [s3.get_object(Bucket="landing", Key=k)["Body"].read().decode() for k in keys if "page-" in k]
+    assert len(pages) == users_run.results // users_run.page_size
+    entries = [json.dumps(entry) for page in pages for entry in json.loads(page)["results"]]
+    assert not [e for e in entries if secret_keys_left(e)]
+    assert not [h for h in hashes if any(h in page for page in pages)]
+    documents = [r["document"] for r in arrow(iceberg_catalog, "raw.users", users_run.ds).to_pylist()]
+    assert len(documents) == users_run.results
+    assert not [d for d in documents if d and secret_keys_left(d)]
+    assert not [h for h in hashes if any(d and h in d for d in documents)]
+
+
 def test_a_user_seen_again_is_updated_not_duplicated(users_run, iceberg_catalog):
     from airflow.dag_processing.dagbag import DagBag
 

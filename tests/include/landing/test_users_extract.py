@@ -37,6 +37,22 @@ def page_keys(pages: int) -> list[str]:
     return [f"{PREFIX}page-{page:04d}.json" for page in range(1, pages + 1)]
 
 
+SECRETS = ("password", "salt", "md5", "sha1", "sha256")
+
+
+def without_secrets(body: bytes):
+    """The served page as a document, minus every entry's login secrets: what must land."""
+    document = json.loads(body)
+    for entry in document["results"]:
+        if isinstance(entry, dict) and isinstance(entry.get("login"), dict):
+            entry["login"] = {k: v for k, v in entry["login"].items() if k not in SECRETS}
+    return document
+
+
+def documents(objects: dict[str, bytes], keys: list[str]) -> list:
+    return [json.loads(objects[key]) for key in keys]
+
+
 # --- pure helpers ------------------------------------------------------------------------------------------
 
 
@@ -104,7 +120,7 @@ def test_pages_land_as_received_with_a_manifest(landing_s3, caplog):
     objects = landed(landing_s3)
     bodies = [page_body(SEED, page, 100) for page in (1, 2, 3)]
     assert sorted(objects) == sorted([*page_keys(3), f"{PREFIX}_manifest.json"])
-    assert [objects[key] for key in page_keys(3)] == bodies
+    assert documents(objects, page_keys(3)) == [without_secrets(body) for body in bodies]
     assert json.loads(objects[f"{PREFIX}_manifest.json"]) == manifest
     assert {k: manifest[k] for k in ("domain", "ds", "object_key", "records", "pages", "page_size", "seed")} == {
         "domain": "users",
@@ -116,10 +132,31 @@ def test_pages_land_as_received_with_a_manifest(landing_s3, caplog):
         "seed": SEED,
     }
     assert manifest["source"] == f"{url}?results=100&seed={SEED}"
-    assert manifest["bytes"] == sum(map(len, bodies))
-    assert manifest["sha256"] == hashlib.sha256(b"".join(bodies)).hexdigest()
+    stored = [objects[key] for key in page_keys(3)]
+    assert manifest["bytes"] == sum(map(len, stored))
+    assert manifest["sha256"] == hashlib.sha256(b"".join(stored)).hexdigest()
     assert manifest["lines"] == 3 and manifest["attempts"] == 3 and manifest["status"] == "succeeded"
-    expected_objects = [{"key": k, "bytes": len(b), "records": 100} for k, b in zip(page_keys(3), bodies, strict=True)]
+    # What was received is on record: its size and checksum, and how many secret values were cut out of it.
+    cut = [sum(len(set(e["login"]) & set(SECRETS)) for e in users_page(SEED, p, 100) if isinstance(e, dict)
+               and isinstance(e.get("login"), dict)) for p in (1, 2, 3)]  # fmt: skip
+    assert min(cut) > 0
+    assert manifest["removed"] == {
+        "fields": [f"login.{name}" for name in SECRETS],
+        "values": sum(cut),
+        "bytes": sum(map(len, bodies)),
+        "sha256": hashlib.sha256(b"".join(bodies)).hexdigest(),
+    }
+    expected_objects = [
+        {
+            "key": k,
+            "bytes": len(landed_body),
+            "records": 100,
+            "removed": n,
+            "received_bytes": len(body),
+            "received_sha256": hashlib.sha256(body).hexdigest(),
+        }
+        for k, landed_body, body, n in zip(page_keys(3), stored, bodies, cut, strict=True)
+    ]
     assert manifest["objects"] == expected_objects
     assert manifest["nationalities"] is None and manifest["downloader"] == "python-requests"
     started, finished = datetime.fromisoformat(manifest["started_at"]), datetime.fromisoformat(manifest["finished_at"])
@@ -132,13 +169,19 @@ def test_pages_land_as_received_with_a_manifest(landing_s3, caplog):
     secrets = [e["login"][k] for p in (1, 2, 3) for e in users_page(SEED, p, 100) if isinstance(e, dict)
                for k in ("salt", "md5", "sha1", "sha256") if k in e["login"]]  # fmt: skip
     assert secrets and not any(secret in caplog.text for secret in secrets)
+    # ... nor any landed object: no login keeps a secret key, and no hash or salt value is anywhere in the bytes.
+    logins = [e["login"] for doc in documents(objects, page_keys(3)) for e in doc["results"]
+              if isinstance(e, dict) and isinstance(e.get("login"), dict)]  # fmt: skip
+    assert logins and not [login for login in logins if set(login) & set(SECRETS)]
+    landed_text = b"".join(objects.values()).decode("utf-8")
+    assert not [secret for secret in secrets if secret in landed_text]
 
 
 def test_nationalities_and_an_explicit_seed(landing_s3):
     with serve_users() as url:
         manifest = extract_users(url, DS, results=40, page_size=20, seed="mine", nationalities="fr,de", **FAST)
     objects = landed(landing_s3)
-    assert [objects[key] for key in page_keys(2)] == [page_body("mine", p, 20, nat="fr,de") for p in (1, 2)]
+    assert documents(objects, page_keys(2)) == [without_secrets(page_body("mine", p, 20, nat="fr,de")) for p in (1, 2)]
     assert manifest["source"].endswith("?results=20&seed=mine&nat=fr%2Cde")
 
 
@@ -168,7 +211,7 @@ def test_retries_429_and_5xx_honouring_retry_after_capped(landing_s3, caplog):
         (1, 429), (1, 500), (1, 200), (2, 200), (3, 503), (3, 502), (3, 504), (3, 200),
     ]  # fmt: skip
     assert manifest["attempts"] == 8 and manifest["records"] == 300
-    assert [landed(landing_s3)[k] for k in page_keys(3)] == [page_body(SEED, p, 100) for p in (1, 2, 3)]
+    assert documents(landed(landing_s3), page_keys(3)) == [without_secrets(page_body(SEED, p, 100)) for p in (1, 2, 3)]
     delays = [float(d) for d in re.findall(r"retrying in ([0-9.]+) s", caplog.text)]
     assert len(delays) == 5 and max(delays) <= FAST["max_backoff_s"]  # Retry-After: 3600 capped
     assert "page 1/3 attempt 1/5 failed: HTTP 429" in caplog.text
@@ -181,7 +224,7 @@ def test_retries_a_timeout(landing_s3):
             url, DS, results=200, page_size=100, seed=None, nationalities=None, timeout_s=0.2, **FAST
         )
     assert manifest["attempts"] == 3
-    assert [landed(landing_s3)[k] for k in page_keys(2)] == [page_body(SEED, p, 100) for p in (1, 2)]
+    assert documents(landed(landing_s3), page_keys(2)) == [without_secrets(page_body(SEED, p, 100)) for p in (1, 2)]
 
 
 def test_a_page_never_ok_fails_the_run_without_a_manifest(landing_s3):

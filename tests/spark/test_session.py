@@ -1,0 +1,37 @@
+"""The job's settings from its environment: what is required, and that secrets never show in a repr."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakehouse_jobs.session import ConfigError, JobEnv
+
+ENV = {
+    "LAKEHOUSE_CATALOG_URI": "jdbc:postgresql://catalog:5432/iceberg_catalog",
+    "LAKEHOUSE_CATALOG_USER": "iceberg",
+    "LAKEHOUSE_CATALOG_PASSWORD": "catalog-pw-4c1f",
+    "S3_ENDPOINT": "http://minio:9000",
+    "S3_ACCESS_KEY": "lake-access",
+    "S3_SECRET_KEY": "s3-secret-9e2a",
+}
+
+
+def test_secrets_are_used_but_not_shown():
+    env = JobEnv.from_env(ENV)
+    conf = env.spark_conf()
+    assert conf["spark.sql.catalog.lake.jdbc.password"] == "catalog-pw-4c1f"
+    assert conf["spark.hadoop.fs.s3a.secret.key"] == "s3-secret-9e2a"
+    shown = repr(env) + str(env)
+    assert "catalog-pw-4c1f" not in shown and "s3-secret-9e2a" not in shown
+    assert "lake-access" in shown and "jdbc:postgresql://catalog:5432/iceberg_catalog" in shown
+
+
+@pytest.mark.parametrize("missing", ["LAKEHOUSE_CATALOG_URI", "LAKEHOUSE_CATALOG_USER", "S3_ENDPOINT", "S3_SECRET_KEY"])
+def test_a_missing_variable_is_named(missing):
+    with pytest.raises(ConfigError, match=missing):
+        JobEnv.from_env({k: v for k, v in ENV.items() if k != missing})
+
+
+def test_the_catalog_uri_must_be_jdbc():
+    with pytest.raises(ConfigError, match="must be a JDBC URL"):
+        JobEnv.from_env({**ENV, "LAKEHOUSE_CATALOG_URI": "postgresql://catalog/iceberg_catalog"})
