@@ -8,8 +8,11 @@ PY := $(VENV)/bin/python
 setup:
 	bash scripts/setup.sh
 
+# Two xdist workers: the end-to-end tests (one group, they share their DAG runs) beside everything else;
+# CI's log ends with the 30 slowest tests. PYTEST_ARGS= runs it in one process.
+PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=30
 test: setup
-	source .env.local && $(PY) -m pytest
+	source .env.local && $(PY) -m pytest $(PYTEST_ARGS)
 
 run: setup
 	source .env.local && $(PY) scripts/run_tweets.py $(ARGS)

@@ -31,6 +31,21 @@ os.environ.update(
 )
 
 
+# --- parallel runs (pytest-xdist, `--dist loadgroup`) ---------------------------------------------------------
+# The end-to-end tests share session fixtures (one DAG run of each domain, read by several modules), so they form
+# one group, run by one worker, and are collected first so that worker starts on them at once; every other module
+# is a group of its own (its module fixtures, such as a dbt build, then run once). Without xdist the marks do nothing.
+SHARED_RUN_GROUP = "pipelines"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.path.relative_to(ROOT).as_posix()
+        group = SHARED_RUN_GROUP if module.startswith("tests/integration/") else module
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: not item.path.relative_to(ROOT).as_posix().startswith("tests/integration/"))
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """A moto S3 server on a free port with the `landing` and `lakehouse` buckets."""
