@@ -6,8 +6,9 @@
 # switches to `spark` itself.
 #
 # Cached by a key over everything that goes into it (this script, suite, mirror, packages, the pyspark and py4j
-# wheels' RECORD files): an image with that key is reused as is; else the rootfs tarball under .cache/ is
-# re-imported; else it is built (about a minute). Prints the image reference on stdout; logs go to stderr.
+# files with their hashes from the wheels' RECORD): an image with that key is reused as is; else the rootfs
+# tarball under .cache/ is re-imported; else it is built (about a minute). Prints the image reference on stdout;
+# logs go to stderr.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -25,7 +26,8 @@ key=$(
   {
     sha256sum "$0" | cut -d' ' -f1
     echo "$SUITE $MIRROR $PACKAGES"
-    cat "$site"/pyspark-*.dist-info/RECORD "$site"/py4j-*.dist-info/RECORD
+    # Only the packages' own files: the RECORD lines of the venv's bin/ scripts change with the venv's path.
+    grep -hE '^(pyspark|py4j)/' "$site"/pyspark-*.dist-info/RECORD "$site"/py4j-*.dist-info/RECORD
   } | sha256sum | cut -c1-16
 )
 image=localhost/lakehouse-spark-base:$key
