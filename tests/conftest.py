@@ -32,18 +32,27 @@ os.environ.update(
 
 
 # --- parallel runs (pytest-xdist, `--dist loadgroup`) ---------------------------------------------------------
-# The end-to-end tests share session fixtures (one DAG run of each domain, read by several modules), so they form
-# one group, run by one worker, and are collected first so that worker starts on them at once; every other module
-# is a group of its own (its module fixtures, such as a dbt build, then run once). Without xdist the marks do nothing.
-SHARED_RUN_GROUP = "pipelines"
+# The end-to-end pipeline tests share session fixtures (one DAG run of each domain, read by several modules, and the
+# serve test serves whatever the others wrote), so they form one group, run by one worker. The container and
+# cluster tests form a second (they bring their own services), and every other module is a group of its own (its
+# module fixtures, such as a dbt build, then run once). The two long groups are collected first so both workers
+# start on them at once. Without xdist the marks do nothing and only the order changes.
+LONG_GROUPS = ("pipelines", "clusters")
+
+
+def _xdist_group(module: str) -> str:
+    if module.startswith("tests/integration/containers/") or module == "tests/integration/test_standalone_cluster.py":
+        return "clusters"
+    return "pipelines" if module.startswith("tests/integration/") else module
 
 
 def pytest_collection_modifyitems(config, items):
+    groups = {}
     for item in items:
-        module = item.path.relative_to(ROOT).as_posix()
-        group = SHARED_RUN_GROUP if module.startswith("tests/integration/") else module
-        item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: not item.path.relative_to(ROOT).as_posix().startswith("tests/integration/"))
+        groups[item] = _xdist_group(item.path.relative_to(ROOT).as_posix())
+        item.add_marker(pytest.mark.xdist_group(groups[item]))
+    rank = {group: i for i, group in enumerate(LONG_GROUPS)}
+    items.sort(key=lambda item: rank.get(groups[item], len(LONG_GROUPS)))
 
 
 @pytest.fixture(scope="session")
