@@ -125,3 +125,17 @@ def test_the_image_runs_a_job_on_a_standalone_cluster_of_itself(image_cluster, d
     assert "tweets-raw" in {app["name"] for app in state["completedapps"] + state["activeapps"]}
     rows = container_lake.catalog().load_table("raw.tweets").scan(row_filter=EqualTo("ds", DS)).to_arrow()
     assert sorted(rows.column("line").to_pylist()) == sorted(lines)
+
+
+def test_a_local_jar_that_differs_from_its_pinned_checksum_fails_the_build(spark_image, tmp_path):
+    from include import podman_stack
+
+    for jar in podman_stack.local_jars().glob("*.jar"):
+        (tmp_path / jar.name).write_bytes(jar.read_bytes())
+    with (tmp_path / "hadoop-aws-3.3.1.jar").open("ab") as jar:
+        jar.write(b"\0")  # one byte more: a corrupted or swapped file
+    args = ["--target", "jars-local", "--build-arg", f"SPARK_BASE={podman_stack.spark_base_image()}"]
+    args += ["--build-arg", "JARS_SOURCE=local", "--build-context", f"local-jars={tmp_path}"]
+    build = podman_stack.podman("build", *args, str(podman_stack.SPARK_CONTEXT), check=False)
+    assert build.returncode != 0
+    assert "hadoop-aws-3.3.1.jar: FAILED" in build.stdout + build.stderr
