@@ -64,8 +64,17 @@ def serve():
 
         return provision()
 
+    @task
+    def served_events(postgres_loads: list[dict], tidb_loads: list[dict]) -> list[str]:
+        """Push `served` for the trips ingestions whose rows are now in both copies."""
+        from include.landing.ingestion_events import report_served
+
+        return report_served([*postgres_loads, *tidb_loads])
+
     slices = plan()
-    [load_postgres.expand(gold_slice=slices), load_tidb.expand(gold_slice=slices)] >> marts >> refresh_metabase()
+    loaded = [load_postgres.expand(gold_slice=slices), load_tidb.expand(gold_slice=slices)]
+    loaded >> marts >> refresh_metabase()
+    served_events(*loaded)
 
 
 serve()

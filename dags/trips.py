@@ -2,15 +2,15 @@
 ## Trips: feed CSV files caught by a sensor → raw → bronze → gold
 
 Trip files (`region,origin_coord,destination_coord,datetime,datasource`; WKT points, zone-less datetimes read as
-UTC) land under `landing/<landing_prefix>` at unknown times. The DAG runs continuously, one run at a time:
-`wait_for_files` defers (no worker slot is held while waiting; the triggerer lists the prefix every 30 seconds)
-until a file appears that `ops.processed_files` does not know in that version (path, ETag, size); a run without
-new files within six hours is skipped and the next one starts waiting.
-The Spark image then reads every new or changed file into `raw.trips` (lines as strings, with file and line
-number), types and validates the trips into `bronze.trips` and `bronze.trips_rejects` (a reason per line), and
-writes `gold.trips` (one row per trip, with ISO week, hour, time bucket and ~1 km grid cells), `gold.trip_groups`
-(similar origin, destination and time of day) and `gold.trips_weekly` (per region and ISO week) for the run's `ds`.
-A changed file replaces its earlier trips: the older `gold.trips` slices it leaves are announced for serving.
+UTC) land under `landing/<landing_prefix>` at any time. The DAG runs continuously, one run at a time:
+`wait_for_files` defers (no worker slot held; the triggerer lists the prefix every 30 seconds) until a file version
+(path, ETag, size) unknown to `ops.processed_files` appears; a run without one within six hours is skipped.
+The Spark image then reads new or changed files into `raw.trips` (lines with file and line number), types and
+validates them into `bronze.trips` and `bronze.trips_rejects` (a reason per line), and writes `gold.trips` (one row
+per trip), `gold.trip_groups` (similar origin, destination, time of day) and `gold.trips_weekly` for the `ds`.
+A changed file replaces its earlier trips; the older `gold.trips` slices it leaves are announced for serving.
+Every file version is an ingestion: after each stage its event (`landed`, `raw`, `bronze`, `gold`, or `failed`)
+goes to the events database, which `GET /v1/ingestions/{id}/events` streams.
 
 Drop a generated file with `python -m include.samples.trips drop --help`.
 """
@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import AssetAlias, Param, dag, task
 
 from include.assets import GOLD_TABLES
+from include.landing.ingestion_events import on_stage_failure
 from include.landing.new_files import NewLandedFilesSensor
 from include.spark_task import SparkJobOperator
 
@@ -50,19 +51,36 @@ def trips():
         soft_fail=True,
         deferrable=True,
     )
+    failed = {"on_failure_callback": on_stage_failure}
     raw = SparkJobOperator(
         domain="trips",
         layer="raw",
         job_args=["--prefix", "{{ params.landing_prefix }}"],
         writes=["raw.trips", "ops.processed_files"],
+        **failed,
     )
     bronze = SparkJobOperator(
         domain="trips",
         layer="bronze",
         job_args=["--max-reject-ratio", "{{ params.max_reject_ratio }}"],
         writes=["bronze.trips", "bronze.trips_rejects", "gold.pipeline_runs"],
+        **failed,
     )
-    gold = SparkJobOperator(domain="trips", layer="gold", writes=[*GOLD_TABLES["trips"], "ops.slice_changes"])
+    gold = SparkJobOperator(domain="trips", layer="gold", writes=[*GOLD_TABLES["trips"], "ops.slice_changes"], **failed)
+
+    @task
+    def landed_events(pending=None) -> dict[str, str]:
+        """Give each file the sensor found its ingestion id, and push its `landed` event."""
+        from include.landing.ingestion_events import announce_landed
+
+        return announce_landed(pending or [])
+
+    @task
+    def stage_events(stage: str, ds=None) -> dict[str, str]:
+        """Push the stage's event (with each file's figures) for every file of the run."""
+        from include.landing.ingestion_events import report
+
+        return report(stage, ds)
 
     @task(outlets=[REPLACED_SLICES])
     def announce_replaced_slices(ds=None, outlet_events=None) -> list[str]:
@@ -71,7 +89,11 @@ def trips():
 
         return announce_changed_slices(outlet_events[REPLACED_SLICES], "gold.trips", ds)
 
-    wait >> raw >> bronze >> gold >> announce_replaced_slices()
+    landed = landed_events(wait.output)
+    raw_done = stage_events.override(task_id="raw_events")("raw")
+    bronze_done = stage_events.override(task_id="bronze_events")("bronze")
+    gold_done = stage_events.override(task_id="gold_events")("gold")
+    landed >> raw >> raw_done >> bronze >> bronze_done >> gold >> gold_done >> announce_replaced_slices()
 
 
 trips()

@@ -275,7 +275,8 @@ async def event_stream(request: Request, settings: Any, ingestion_id: str | None
             yield _sse(event)
             if ingestion_id is not None and event.event in ingestions.FINAL:
                 return
-        while not await request.is_disconnected():
+        # A client that goes away cancels this generator (Starlette's StreamingResponse watches for the disconnect).
+        while True:
             try:
                 await asyncio.wait_for(wake.wait(), KEEP_ALIVE_S)
             except TimeoutError:
@@ -371,7 +372,8 @@ def ingest_router() -> APIRouter:
     ) -> Response:
         after = _last_event_id(last_event_header, last_event_id)
         await in_thread(partial(_check_db, request.app.state.settings))
-        return StreamingResponse(event_stream(request, request.app.state.settings, None, after), media_type=SSE)
+        stream = event_stream(request, request.app.state.settings, None, after)
+        return StreamingResponse(stream, media_type=SSE, headers=SSE_HEADERS)
 
     @router.get(
         "/ingestions/{ingestion_id}/events",
@@ -399,12 +401,16 @@ def ingest_router() -> APIRouter:
         settings = request.app.state.settings
         if not await in_thread(partial(_known, settings, ingestion_id)):
             raise ApiError(404, "No such ingestion", f"No ingestion {ingestion_id}.", kind="not-found")
-        return StreamingResponse(event_stream(request, settings, ingestion_id, after), media_type=SSE)
+        return StreamingResponse(
+            event_stream(request, settings, ingestion_id, after), media_type=SSE, headers=SSE_HEADERS
+        )
 
     return router
 
 
 SSE = "text/event-stream"
+# No caching, and no buffering by a reverse proxy (nginx honours X-Accel-Buffering): each event goes out at once.
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def _check_db(settings: Any) -> None:

@@ -465,6 +465,8 @@ def _source_paths(spark, paths: Sequence[str]) -> dict[str, str]:
     """Spark reports a scanned file as its URL-encoded URI (a space is ``%20``); map those back to the listed paths."""
     jvm = spark.sparkContext._jvm
     encoded = {str(jvm.org.apache.hadoop.fs.Path(p).toUri().toString()): p for p in paths}
+    # A local file is listed as file:/x but scanned as file:///x (local runs and benchmarks).
+    encoded.update({"file://" + uri[5:]: p for uri, p in list(encoded.items()) if uri.startswith("file:/")})
     return {uri: p for uri, p in encoded.items() if uri != p}
 
 

@@ -78,10 +78,29 @@ class TripsRun:
     files: tuple  # include.samples.trips.TripFile, as dropped
     drops: tuple  # what drop_file returned for each (key, ETag, ...)
     ds: str
+    events_dsn: str  # the ingestion events database the run reported to
 
 
 @pytest.fixture(scope="session")
-def trips_run(lake_env, airflow_db, s3) -> TripsRun:
+def trips_events_dsn(lake_env):
+    """A database of its own for the trips runs' ingestion events, through a connection of its own."""
+    import json
+    import os
+    import uuid
+
+    from include import local_stack
+
+    name = f"trips_events_{uuid.uuid4().hex[:8]}"
+    local_stack.recreate_database(name)
+    connection = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": name}
+    os.environ["AIRFLOW_CONN_TRIPS_EVENTS"] = json.dumps(connection)
+    os.environ["LAKEHOUSE_INGESTION_EVENTS_CONN_ID"] = "trips_events"
+    yield f"host=127.0.0.1 port=5432 user=postgres dbname={name}"
+    local_stack.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def trips_run(lake_env, airflow_db, s3, trips_events_dsn) -> TripsRun:
     """The trips DAG, run once for ``DS`` after two generated files landed under ``landing/trips/``."""
     from include.samples.trips import TripOptions, drop_file, generate_trip_file
 
@@ -89,7 +108,7 @@ def trips_run(lake_env, airflow_db, s3) -> TripsRun:
     files = tuple(generate_trip_file(rows, seed, options) for rows, seed in TRIPS_FILES)
     drops = tuple(drop_file(s3, trip_file) for trip_file in files)
     run_dag("trips")
-    return TripsRun(files, drops, DS)
+    return TripsRun(files, drops, DS, trips_events_dsn)
 
 
 # --- users: a local RandomUser-compatible API ----------------------------------------------------------

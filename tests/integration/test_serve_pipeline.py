@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # What the tweets, users and trips runs of the session write for the ds (other domains' tests add theirs).
 GOLD = [
     *("tweets_per_hour", "tweets_per_day", "tweets_by_language", "pipeline_runs"),
-    *("users", "user_statistics", "trips", "trips_daily"),
+    *("users", "user_statistics", "trips", "trip_groups", "trips_weekly"),
 ]
 
 
@@ -174,23 +174,23 @@ def test_metabase_dashboards_are_provisioned(served, fake_metabase):
 def test_trips_get_postgis_points_in_postgres(served, trips_run, targets, iceberg_catalog):
     rows = pg_query(
         targets["postgres"],
-        "SELECT count(*), count(*) FILTER (WHERE ST_X(pickup_geom) = pickup_longitude"
-        " AND ST_Y(pickup_geom) = pickup_latitude AND ST_SRID(pickup_geom) = 4326"
-        " AND ST_X(dropoff_geom) = dropoff_longitude AND ST_Y(dropoff_geom) = dropoff_latitude)"
+        "SELECT count(*), count(*) FILTER (WHERE ST_X(origin_geom) = origin_longitude"
+        " AND ST_Y(origin_geom) = origin_latitude AND ST_SRID(origin_geom) = 4326"
+        " AND ST_X(destination_geom) = destination_longitude AND ST_Y(destination_geom) = destination_latitude)"
         " FROM gold.trips WHERE ds = %s",
         (trips_run.ds,),
     )
     trips = iceberg_catalog.load_table("gold.trips").scan().to_arrow().to_pylist()
     assert rows == [(len(trips), len(trips))]
-    # A spatial question on the served copy, against the same question asked of the Iceberg rows.
-    box = (-74.00, 40.70, -73.95, 40.78)
+    # A spatial question on the served copy, against the same question asked of the Iceberg rows (central Prague).
+    box = (14.40, 50.05, 14.46, 50.10)
     (inside,) = pg_query(
         targets["postgres"],
-        "SELECT count(*) FROM gold.trips WHERE ST_Intersects(pickup_geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))",
+        "SELECT count(*) FROM gold.trips WHERE ST_Intersects(origin_geom, ST_MakeEnvelope(%s, %s, %s, %s, 4326))",
         box,
     )[0]
     expected = sum(
-        1 for t in trips if box[0] <= t["pickup_longitude"] <= box[2] and box[1] <= t["pickup_latitude"] <= box[3]
+        1 for t in trips if box[0] <= t["origin_longitude"] <= box[2] and box[1] <= t["origin_latitude"] <= box[3]
     )
     assert inside == expected > 0
 
@@ -199,9 +199,38 @@ def test_users_and_trips_marts_are_built(served, users_run, trips_run, targets, 
     users = iceberg_catalog.load_table("gold.users").scan().to_arrow()
     (directory,) = pg_query(targets["postgres"], "SELECT count(*) FROM marts.user_directory")[0]
     assert directory == users.num_rows
-    daily = iceberg_rows(iceberg_catalog, "trips_daily", trips_run.ds)
-    by_day = pg_query(targets["postgres"], "SELECT pickup_date, trips FROM marts.trips_by_day")
-    assert Counter(by_day) == Counter({(row[1], row[2]) for row in daily})
+    weekly = iceberg_rows(iceberg_catalog, "trips_weekly", trips_run.ds)
+    by_week = pg_query(targets["postgres"], "SELECT region, week_start, trips FROM marts.trips_by_region_week")
+    assert Counter(by_week) == Counter((row[1], row[2], row[4]) for row in weekly)
+    trips = iceberg_catalog.load_table("gold.trips").scan().to_arrow().to_pylist()
+    regions = Counter(t["region"] for t in trips if t["datasource"] == "cheap_mobile")
+    got = pg_query(
+        targets["postgres"],
+        "SELECT region, trips FROM marts.trips_datasource_regions WHERE datasource = 'cheap_mobile'",
+    )
+    assert dict(got) == dict(regions) and regions
+
+
+def test_trips_ingestions_are_announced_served_with_their_rows_in_both_copies(served, trips_run):
+    import psycopg2
+
+    conn = psycopg2.connect(trips_run.events_dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT i.path, i.etag, e.data FROM ingest.events AS e JOIN ingest.ingestions AS i USING (ingestion_id)"
+                " WHERE e.event = 'served'"
+            )
+            got = {(path, etag): data for path, etag, data in cur.fetchall()}
+    finally:
+        conn.close()
+    for trip_file, drop in zip(trips_run.files, trips_run.drops, strict=True):
+        trips = sum(1 for line in trip_file.lines if line.kind == "trip")
+        assert got[f"s3a://landing/{drop['key']}", drop["etag"]] == {
+            "ds": trips_run.ds,
+            "postgres_rows": trips,
+            "tidb_rows": trips,
+        }
 
 
 def test_serving_the_same_snapshots_again_is_a_no_op(served, tweets_run, targets, dag_runner, fake_metabase):

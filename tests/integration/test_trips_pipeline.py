@@ -1,6 +1,7 @@
 """The trips DAG end to end through Airflow (local Spark runner): feed files dropped in moto S3, the deferrable
 sensor, raw → bronze → gold, checked against figures computed in plain Python from the generated files; a second
-run waits (deferred) for a changed version of a file, and every gold table then counts the new version only."""
+run waits (deferred) for a changed version of a file, and every gold table then counts the new version only; each
+file's ingestion events; an upload through the API followed on an SSE stream opened before the upload."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 NEXT_DS = "2026-11-21"
 NEXT_LOGICAL_DATE = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
+UPLOAD_DS = "2026-11-22"
+INGEST_KEY = "trips-upload-test-key"  # a test-only key with the ingest scope
 LABELS = {  # the generator's label of a bad line -> the reason bronze must give
     "malformed_origin": "bad_origin_coord",
     "malformed_destination": "bad_destination_coord",
@@ -156,6 +159,45 @@ def test_gold_trips_groups_and_weeks_match_the_files(trips_run, iceberg_catalog)
     assert_gold_matches(iceberg_catalog, trips_run.ds, trips)
 
 
+def file_events(dsn: str) -> dict[tuple[str, str], list[tuple[str, dict]]]:
+    """(path, etag) -> [(event, data), ...] in order, from the events database."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT i.path, i.etag, e.event, e.data FROM ingest.events AS e"
+                " JOIN ingest.ingestions AS i USING (ingestion_id) ORDER BY e.event_id"
+            )
+            found = defaultdict(list)
+            for path, etag, event, data in cur.fetchall():
+                found[path, etag].append((event, data))
+            return found
+    finally:
+        conn.close()
+
+
+def expected_events(trip_file, ds: str) -> list[tuple[str, dict]]:
+    """The stages of a file with its figures, from the generator's labels (landed is checked apart)."""
+    kinds = Counter(line.kind for line in trip_file.lines[1:])
+    rejects = sum(1 for line in trip_file.lines[1:] if reason_of(line))
+    return [
+        ("raw", {"ds": ds, "lines": len(trip_file.lines)}),
+        ("bronze", {"ds": ds, "accepted": kinds["trip"], "duplicates": kinds["duplicate"], "rejects": rejects}),
+        ("gold", {"ds": ds, "trips": kinds["trip"]}),
+    ]
+
+
+def test_every_file_is_an_ingestion_with_its_stage_events(trips_run):
+    found = file_events(trips_run.events_dsn)
+    for trip_file, drop in zip(trips_run.files, trips_run.drops, strict=True):
+        path = f"s3a://landing/{drop['key']}"
+        events = found[path, drop["etag"]]
+        assert events[0] == ("landed", {"path": path, "bytes": len(trip_file.content), "source": "sensor"})
+        assert events[1:] == expected_events(trip_file, trips_run.ds)
+
+
 def test_a_changed_file_replaces_its_trips_in_every_gold_table(trips_run, iceberg_catalog, s3, lake_env):
     """A later run waits, deferred, for a changed version of the first file; afterwards every gold table counts
     that version only (its old trips leave the older slice, which is announced for serving)."""
@@ -202,7 +244,113 @@ def test_a_changed_file_replaces_its_trips_in_every_gold_table(trips_run, iceber
         NEXT_DS: len(trips_of([changed])),
     }
     assert_gold_matches(iceberg_catalog, NEXT_DS, current)
+    # The new version is an ingestion of its own, with its own events.
+    events = file_events(trips_run.events_dsn)[f"s3a://landing/{dropped['key']}", dropped["etag"]]
+    assert [event for event, _ in events] == ["landed", "raw", "bronze", "gold"]
+    assert events[1:] == expected_events(changed, NEXT_DS)
     # The earlier snapshot still says what the earlier run saw.
     assert arrow(iceberg_catalog, "gold.trips_weekly", trips_run.ds).num_rows == len(
         expected_weekly(trips_of(trips_run.files))
     )
+
+
+@pytest.fixture
+def upload_api(trips_run, s3_endpoint):
+    """The REST API under uvicorn, uploading to the test S3 and reporting to the trips runs' events database."""
+    import hashlib
+    import socket
+
+    import uvicorn
+
+    from include import local_stack
+    from include.api.app import create_app
+    from include.api.config import Settings
+
+    digest = hashlib.sha256(INGEST_KEY.encode()).hexdigest()
+    settings = Settings(
+        key_hashes=frozenset({digest}),
+        key_scopes={digest: frozenset({"read", "ingest"})},
+        events_dsn=trips_run.events_dsn,
+        s3_endpoint=s3_endpoint,
+        s3_access_key_id=local_stack.S3_KEY,
+        s3_secret_access_key=local_stack.S3_KEY,
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def follow(base: str, seen: list[dict], ready: threading.Event) -> None:
+    """Read the all-ingestions SSE stream into ``seen`` until an uploaded file's ``gold`` event arrives.
+
+    Like a browser's EventSource, a dropped connection is resumed with ``Last-Event-ID``: no event may be missed or
+    repeated across the reconnection.
+    """
+    import json
+
+    import httpx
+
+    uploads, last = set(), None
+    while True:
+        headers = {"X-API-Key": INGEST_KEY, **({"Last-Event-ID": last} if last else {})}
+        current = {}
+        try:
+            with httpx.stream("GET", f"{base}/v1/ingestions/events", headers=headers, timeout=600) as r:
+                ready.set()
+                for line in r.iter_lines():
+                    if line.startswith(("id: ", "event: ", "data: ")):
+                        field, _, value = line.partition(": ")
+                        current[field] = json.loads(value) if field == "data" else value
+                    elif not line and "data" in current:
+                        event, last, current = current["data"], current["id"], {}
+                        seen.append(event)
+                        if event["event"] == "landed" and event["data"]["source"] == "api":
+                            uploads.add(event["ingestion_id"])
+                        if event["event"] == "gold" and event["ingestion_id"] in uploads:
+                            return
+        except httpx.RemoteProtocolError:
+            continue
+
+
+def test_an_upload_is_followed_stage_by_stage_on_a_stream_opened_before_it(upload_api, trips_run, iceberg_catalog):
+    import httpx
+
+    from include.samples.trips import TripOptions, generate_trip_file
+
+    upload = generate_trip_file(400, 34, TripOptions(start=dt.datetime(2026, 11, 20, tzinfo=dt.UTC), days=2))
+    seen: list[dict] = []
+    ready = threading.Event()
+    reader = threading.Thread(target=follow, args=(upload_api, seen, ready))
+    reader.start()
+    assert ready.wait(30)
+    response = httpx.post(
+        f"{upload_api}/v1/trips/files",
+        headers={"X-API-Key": INGEST_KEY},
+        files={"file": ("upload.csv", upload.content, "text/csv")},
+        timeout=60,
+    )
+    assert response.status_code == 202, response.text
+    ingestion = response.json()["ingestion_id"]
+    from airflow.dag_processing.dagbag import DagBag
+
+    run = (
+        DagBag(dag_folder=str(ROOT / "dags" / "trips.py"))
+        .dags["trips"]
+        .test(logical_date=dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
+    )
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    reader.join(120)
+    assert len({e["id"] for e in seen}) == len(seen)  # no event twice, even across a reconnection
+    mine = [(e["event"], e["data"]) for e in seen if e["ingestion_id"] == ingestion]
+    path = f"s3a://landing/{response.json()['key']}"
+    assert mine == [("landed", {"path": path, "bytes": len(upload.content), "source": "api"}),
+                    *expected_events(upload, UPLOAD_DS)]  # fmt: skip
+    assert arrow(iceberg_catalog, "gold.trips", UPLOAD_DS).num_rows == len(trips_of([upload]))
