@@ -181,4 +181,9 @@ class SparkJobOperator(DockerOperator):
             self.log.info("Terminating the local Spark job")
             self._process.terminate()
             return
-        super().on_kill()
+        # Stop only (SIGTERM through tini, SIGKILL after 10 s): execute's own clean-up removes the container once
+        # the job has exited. DockerOperator.on_kill removes it as well, and whichever removal lost the race got a
+        # 404 that replaced the job's failure in the task's error.
+        if self.container is not None and self.hook.client_created:
+            self.log.info("Stopping the Spark container %s", self.container["Id"])
+            self.cli.stop(self.container["Id"])

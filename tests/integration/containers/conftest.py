@@ -121,12 +121,24 @@ def docker_runner(container_lake, docker_url, spark_image, airflow_db):
     return runner
 
 
-def spark_containers(client, image: str) -> list:
-    """Every container (running or not) of ``image`` on the engine."""
-    return client.containers.list(all=True, filters={"ancestor": image})
-
-
 @pytest.fixture(scope="session")
-def containers_of():
-    """``spark_containers`` as a fixture (conftest modules are not importable)."""
-    return spark_containers
+def containers_of(docker_client, spark_image, container_lake):
+    """A callable listing this session's Spark containers on the engine, running or not.
+
+    Other sessions on the machine run containers of the same image, so a container counts as this session's when
+    its environment points at this session's S3 endpoint.
+    """
+    import docker
+
+    def listing() -> list:
+        mine = []
+        for container in docker_client.containers.list(all=True, filters={"ancestor": spark_image}):
+            try:
+                container.reload()
+            except docker.errors.NotFound:
+                continue  # removed between the listing and the inspection
+            if f"S3_ENDPOINT={container_lake.s3_endpoint}" in (container.attrs["Config"].get("Env") or []):
+                mine.append(container)
+        return mine
+
+    return listing

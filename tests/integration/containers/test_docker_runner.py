@@ -40,19 +40,19 @@ def snapshot_id(catalog, table: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def docker_run(docker_runner, dag_runner, tweets_source_url, docker_client, spark_image, containers_of):
+def docker_run(docker_runner, dag_runner, tweets_source_url, containers_of):
     """The tweets DAG for ``DS`` on the session's sample, every Spark task a container; the tables right after."""
-    assert containers_of(docker_client, spark_image) == []
+    assert containers_of() == []
     with docker_runner() as lake:
         run = dag_runner("tweets", run_conf={"source_url": tweets_source_url})
     catalog = lake.catalog()
     return SimpleNamespace(run=run, lake=lake, catalog=catalog, tables={t: slice_rows(catalog, t) for t in TABLES})
 
 
-def test_the_spark_tasks_ran_in_containers_and_were_removed(docker_run, docker_client, spark_image, containers_of):
+def test_the_spark_tasks_ran_in_containers_and_were_removed(docker_run, containers_of):
     states = {ti.task_id: ti.state for ti in docker_run.run.get_task_instances()}
     assert {"raw", "bronze", "gold"} <= set(states) and set(states.values()) == {"success"}
-    assert containers_of(docker_client, spark_image) == []
+    assert containers_of() == []
 
 
 def test_the_docker_runner_writes_what_the_local_runner_wrote(docker_run, tweets_run, iceberg_catalog):
@@ -76,9 +76,7 @@ def task_context() -> dict:
     return {"ds": DS, "outlet_events": defaultdict(lambda: SimpleNamespace(extra={}))}
 
 
-def test_a_failing_job_fails_its_task_with_the_jobs_reason(
-    docker_run, docker_runner, docker_client, spark_image, containers_of
-):
+def test_a_failing_job_fails_its_task_with_the_jobs_reason(docker_run, docker_runner, containers_of):
     from include.spark_task import SparkJobFailed, SparkJobOperator
 
     empty_ds = "2026-11-27"  # nothing landed for it: the raw job finds no file and says so
@@ -89,11 +87,11 @@ def test_a_failing_job_fails_its_task_with_the_jobs_reason(
     message = str(failure.value)
     assert "\n" not in message
     assert f"tweets raw ds={empty_ds} failed: " in message and f"ds={empty_ds}" in message.split(" failed: ", 1)[1]
-    assert containers_of(docker_client, spark_image) == []  # removed after the failure too
+    assert containers_of() == []  # removed after the failure too
 
 
 def test_a_container_stopped_mid_write_leaves_the_previous_snapshot_and_a_retry_completes(
-    docker_run, docker_runner, docker_client, spark_image, containers_of
+    docker_run, docker_runner, containers_of
 ):
     from include.spark_task import SparkJobFailed
 
@@ -126,7 +124,7 @@ def test_a_container_stopped_mid_write_leaves_the_previous_snapshot_and_a_retry_
         op.on_kill()  # what Airflow calls when the task is stopped: `docker stop`
         worker.join(timeout=120)
     assert isinstance(outcome.get("error"), SparkJobFailed), outcome
-    assert containers_of(docker_client, spark_image) == []
+    assert containers_of() == []
     catalog = docker_run.lake.catalog()
     assert snapshot_id(catalog, "bronze.tweets") == before
     assert slice_rows(catalog, "bronze.tweets") == docker_run.tables["bronze.tweets"]
