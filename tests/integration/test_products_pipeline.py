@@ -256,6 +256,61 @@ def test_every_key_is_recorded_as_landed_and_the_sensor_agrees(first_run, s3, ic
     assert pending_files(objects, processed_versions("products", iceberg_catalog), "landing") == []
 
 
+@pytest.fixture
+def serving_databases():
+    """A throwaway PostgreSQL database and MariaDB database (the TiDB stand-in); yields (pg name, mysql name)."""
+    import uuid
+
+    import pymysql
+
+    from include import local_stack
+    from include.serving.tidb import SESSION_DEFAULTS
+
+    name = f"products_serve_{uuid.uuid4().hex[:8]}"
+    local_stack.recreate_database(name)
+    mysql = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True, **SESSION_DEFAULTS)
+    with mysql.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    try:
+        yield name
+    finally:
+        with mysql.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        mysql.close()
+        local_stack.drop_database(name)
+
+
+def test_product_master_is_served_identically_to_postgresql_and_tidb(first_run, iceberg_catalog, serving_databases):
+    import psycopg2
+    import pymysql
+
+    from include.serving.postgres import load_slice_postgres
+    from include.serving.source import read_slice
+    from include.serving.tidb import SESSION_DEFAULTS, load_slice_tidb
+
+    name, columns = serving_databases, "department_name, sensor_serial, product_name, create_at, product_expire"
+    pg = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=name, options="-c TimeZone=UTC")
+    my = pymysql.connect(
+        host="127.0.0.1", port=3306, user="root", password="", database=name, local_infile=True, **SESSION_DEFAULTS
+    )
+    try:
+        data = read_slice("gold.product_master", DS, catalog=iceberg_catalog)
+        load_slice_postgres(pg, "product_master", DS, data.schema, data.snapshot_id, data.batches)
+        data = read_slice("gold.product_master", DS, catalog=iceberg_catalog)
+        load_slice_tidb(my, "product_master", DS, data.schema, data.snapshot_id, data.batches)
+        with pg.cursor() as cur:
+            cur.execute(f"SELECT {columns} FROM gold.product_master")
+            served_pg = Counter(cur.fetchall())
+        with my.cursor() as cur:
+            cur.execute(f"SELECT {columns} FROM product_master")
+            served_tidb = Counter(tuple(r) for r in cur.fetchall())
+    finally:
+        pg.close()
+        my.close()
+    want = Counter((*key[:3], key[3], r["product_expire"]) for key, r in master(iceberg_catalog).items())
+    assert served_pg == served_tidb == want
+
+
 @pytest.fixture(scope="module")
 def same_redrop(first_run, s3, feed, dag_runner, iceberg_catalog) -> dict:
     upload(s3, feed[KEYS[2]], KEYS[2])  # the same bytes under the same (%) name
