@@ -46,6 +46,7 @@ def _xdist_group(module: str) -> str:
     return "pipelines" if module.startswith("tests/integration/") else module
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the node ids
 def pytest_collection_modifyitems(config, items):
     groups = {}
     for item in items:
