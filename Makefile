@@ -10,7 +10,7 @@ setup:
 
 # Two xdist workers: the end-to-end tests (one group, they share their DAG runs) beside everything else;
 # CI's log ends with the 30 slowest tests. PYTEST_ARGS= runs it in one process.
-PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=30
+PYTEST_ARGS ?= -n 2 --no-loadscope-reorder --durations=30
 test: setup
 	source .env.local && $(PY) -m pytest $(PYTEST_ARGS)
 

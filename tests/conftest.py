@@ -31,12 +31,13 @@ os.environ.update(
 )
 
 
-# --- parallel runs (pytest-xdist, `--dist loadgroup`) ---------------------------------------------------------
+# --- parallel runs (pytest-xdist) ------------------------------------------------------------------------------
 # The end-to-end pipeline tests share session fixtures (one DAG run of each domain, read by several modules, and the
 # serve test serves whatever the others wrote), so they form one group, run by one worker. The container and
 # cluster tests form a second (they bring their own services), and every other module is a group of its own (its
-# module fixtures, such as a dbt build, then run once). The two long groups are collected first so both workers
-# start on them at once. Without xdist the marks do nothing and only the order changes.
+# module fixtures, such as a dbt build, then run once). The two long groups are collected first, and with
+# `--no-loadscope-reorder` handed out first, so both workers start on them at once. The groups are xdist scopes
+# chosen by the scheduler below: xdist 3.8's own `xdist_group` marks rename node ids, which pytest 9.2 ignores.
 LONG_GROUPS = ("pipelines", "clusters")
 
 
@@ -46,14 +47,19 @@ def _xdist_group(module: str) -> str:
     return "pipelines" if module.startswith("tests/integration/") else module
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks into the node ids
 def pytest_collection_modifyitems(config, items):
-    groups = {}
-    for item in items:
-        groups[item] = _xdist_group(item.path.relative_to(ROOT).as_posix())
-        item.add_marker(pytest.mark.xdist_group(groups[item]))
     rank = {group: i for i, group in enumerate(LONG_GROUPS)}
-    items.sort(key=lambda item: rank.get(groups[item], len(LONG_GROUPS)))
+    items.sort(key=lambda item: rank.get(_xdist_group(item.nodeid.split("::", 1)[0]), len(LONG_GROUPS)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _xdist_group(nodeid.split("::", 1)[0])
+
+    return GroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
