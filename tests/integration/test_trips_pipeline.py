@@ -195,7 +195,13 @@ def test_every_file_is_an_ingestion_with_its_stage_events(trips_run):
         path = f"s3a://landing/{drop['key']}"
         events = found[path, drop["etag"]]
         assert events[0] == ("landed", {"path": path, "bytes": len(trip_file.content), "source": "sensor"})
-        assert events[1:] == expected_events(trip_file, trips_run.ds)
+        want = expected_events(trip_file, trips_run.ds)
+        if len(events) == len(want) + 2:
+            # The serve DAG ran in this session (the serve test shares the trips run): its stage comes last, with the
+            # file's trips as loaded into both copies.
+            trips = want[-1][1]["trips"]
+            want.append(("served", {"ds": trips_run.ds, "postgres_rows": trips, "tidb_rows": trips}))
+        assert events[1:] == want
 
 
 def test_a_changed_file_replaces_its_trips_in_every_gold_table(trips_run, iceberg_catalog, s3, lake_env):
