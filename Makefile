@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 .PHONY: setup test run api lint bench-tweets images clean
 
 setup:
-	bash scripts/setup.sh
+	bash devtools/setup.sh
 
 # Two xdist workers: the end-to-end tests (one group, they share their DAG runs) beside everything else;
 # CI's log ends with the 30 slowest tests. PYTEST_ARGS= runs it in one process.
@@ -15,7 +15,7 @@ test: setup
 	source .env.local && $(PY) -m pytest $(PYTEST_ARGS)
 
 run: setup
-	source .env.local && $(PY) scripts/run_tweets.py $(ARGS)
+	source .env.local && $(PY) devtools/run_tweets.py $(ARGS)
 
 # The REST API on the local MariaDB (the TiDB stand-in), database `lakehouse`; key `lakehouse-dev-key`.
 api: setup
@@ -25,11 +25,11 @@ api: setup
 
 # The images `astro dev start` does not build (it builds only the Airflow image): run once before the first start and
 # after changing spark/ or include/api/. ENGINE=podman builds them offline on the debootstrap base with the local
-# jars (scripts/podman/spark_base.sh), as the tests do, tagged localhost/lakehouse-{spark,api}:latest.
+# jars (devtools/podman/spark_base.sh), as the tests do, tagged localhost/lakehouse-{spark,api}:latest.
 ENGINE ?= docker
 images:
 	if [ "$(ENGINE)" = podman ]; then \
-	  $(MAKE) setup && source .env.local && $(PY) -m include.podman_stack images; \
+	  $(MAKE) setup && source .env.local && $(PY) -m devtools.podman_stack images; \
 	else \
 	  docker build -t lakehouse-spark:latest spark && \
 	  docker build -t lakehouse-api:latest -f include/api/Dockerfile include; \

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "spark")]
 
-from include import local_stack  # noqa: E402
+from devtools import local_stack  # noqa: E402
 
 DS = "2026-11-20"
 PG = {"host": local_stack.PG_HOST, "port": local_stack.PG_PORT, "user": local_stack.PG_USER}
@@ -48,7 +48,7 @@ COLUMNS = "department_name, sensor_serial, create_at, product_name, product_expi
 
 
 def _write_hours(args: tuple[str, int, int, int]) -> int:
-    from include.samples.products import FeedOptions, attachments, file_name, hour_frame, write_frame
+    from devtools.samples.products import FeedOptions, attachments, file_name, hour_frame, write_frame
 
     folder, first, count, seed = args
     options = FeedOptions()

@@ -5,7 +5,7 @@ Two parts, each printing its figures:
     python bench/trips_scale.py pipeline --sizes 1000000 10000000     # land -> raw -> bronze -> gold, rows/s
     python bench/trips_scale.py serve --rows 100000000                 # PostgreSQL/PostGIS and MariaDB (as TiDB)
 
-``pipeline`` generates a feed file of N lines (include/samples/trips.py, defects and duplicates included), lands
+``pipeline`` generates a feed file of N lines (devtools/samples/trips.py, defects and duplicates included), lands
 it in a local landing folder, and runs the Spark jobs raw, bronze and gold (a local warehouse behind the JDBC
 catalog) in a child process whose process tree's peak resident memory is sampled; it prints the rows/s of each
 stage per size, and the cost per row of the largest size against the smallest (target: within 1.2x).
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "spark"))
 
-from include import local_stack  # noqa: E402
+from devtools import local_stack  # noqa: E402
 
 DS = "2026-11-20"
 CATALOG_DB = "lakehouse_bench_trips"
@@ -96,7 +96,7 @@ def peak_rss_of(proc: subprocess.Popen) -> tuple[list[int], threading.Thread]:
 
 
 def pipeline(sizes: list[int], workdir: Path) -> int:
-    from include.samples.trips import TripOptions, write_trip_file
+    from devtools.samples.trips import TripOptions, write_trip_file
 
     results = {}
     for size in sizes:
@@ -137,7 +137,7 @@ def pipeline(sizes: list[int], workdir: Path) -> int:
 
 def gold_rows(count: int, seed: int):
     """Gold-shaped trips: (region, origin lon, origin lat, trip_date), drawn around the generator's regions."""
-    from include.samples.trips import REGIONS
+    from devtools.samples.trips import REGIONS
 
     rng = random.Random(seed)
     names = list(REGIONS)
@@ -224,7 +224,7 @@ POSTGIS_AREA = {
 
 def questions(count: int, seed: int) -> list[dict]:
     """``count`` random boxes (a city block to a whole region) and every region, each over a random range."""
-    from include.samples.trips import REGIONS
+    from devtools.samples.trips import REGIONS
 
     rng = random.Random(seed)
     asked = []

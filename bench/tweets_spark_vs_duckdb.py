@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from include import local_stack  # noqa: E402
+from devtools import local_stack  # noqa: E402
 
 DS = "2020-03-30"
 CATALOG_DB = "lakehouse_bench"
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
         (args.out / f"{args.engine}.json").write_text(json.dumps(result))
         return 0
 
-    from include.samples.tweets import generate_tweets_tsv
+    from devtools.samples.tweets import generate_tweets_tsv
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     source = args.workdir / f"tweets_{args.lines}_{args.seed}.tsv"

@@ -12,7 +12,7 @@ A changed file replaces its earlier trips; the older `gold.trips` slices it leav
 Every file version is an ingestion: after each stage its event (`landed`, `raw`, `bronze`, `gold`, or `failed`)
 goes to the events database, which `GET /v1/ingestions/{id}/events` streams.
 
-Drop a generated file with `python -m include.samples.trips drop --help`.
+Drop a generated file with `python -m devtools.samples.trips drop --help`.
 """
 
 from datetime import datetime, timedelta

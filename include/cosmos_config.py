@@ -17,7 +17,7 @@ DEFAULT_DBT_EXECUTABLE = "/usr/local/airflow/dbt_venv/bin/dbt"
 
 
 def manifest_path() -> Path:
-    """The manifest.json written by ``dbt parse`` (scripts/dbt_setup.sh locally, the Dockerfile in the image).
+    """The manifest.json written by ``dbt parse`` (devtools/dbt_setup.sh locally, the Dockerfile in the image).
 
     ``DBT_MANIFEST_PATH`` overrides the default ``include/dbt/target/manifest.json``: ``astro dev start`` mounts the
     host's ``include/`` over the image's, so the image keeps its own manifest elsewhere.

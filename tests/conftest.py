@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from include import local_stack  # noqa: E402 - needs ROOT on sys.path
+from devtools import local_stack  # noqa: E402 - needs ROOT on sys.path
 
 # Airflow reads its configuration when first imported: isolate it before any test module imports it.
 # Connections are added once the services are up (the `lake_env` fixture).

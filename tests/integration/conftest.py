@@ -39,7 +39,7 @@ def run_dag(dag_id: str, **kwargs):
 
 @pytest.fixture(scope="session")
 def tweets_sample(tmp_path_factory) -> Path:
-    from include.samples.tweets import generate_tweets_tsv
+    from devtools.samples.tweets import generate_tweets_tsv
 
     path = tmp_path_factory.mktemp("tweets-source") / "full_dataset.tsv"
     generate_tweets_tsv(path, lines=SAMPLE_LINES, seed=11)
@@ -48,7 +48,7 @@ def tweets_sample(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tweets_source_url(tweets_sample):
-    from include.samples.http_server import serve_directory
+    from devtools.samples.http_server import serve_directory
 
     with serve_directory(tweets_sample.parent) as base:
         yield f"{base}/{tweets_sample.name}"
@@ -75,7 +75,7 @@ TRIPS_START = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)  # a Monday; the files co
 
 @dataclass(frozen=True)
 class TripsRun:
-    files: tuple  # include.samples.trips.TripFile, as dropped
+    files: tuple  # devtools.samples.trips.TripFile, as dropped
     drops: tuple  # what drop_file returned for each (key, ETag, ...)
     ds: str
     events_dsn: str  # the ingestion events database the run reported to
@@ -88,7 +88,7 @@ def trips_events_dsn(lake_env):
     import os
     import uuid
 
-    from include import local_stack
+    from devtools import local_stack
 
     name = f"trips_events_{uuid.uuid4().hex[:8]}"
     local_stack.recreate_database(name)
@@ -102,7 +102,7 @@ def trips_events_dsn(lake_env):
 @pytest.fixture(scope="session")
 def trips_run(lake_env, airflow_db, s3, trips_events_dsn) -> TripsRun:
     """The trips DAG, run once for ``DS`` after two generated files landed under ``landing/trips/``."""
-    from include.samples.trips import TripOptions, drop_file, generate_trip_file
+    from devtools.samples.trips import TripOptions, drop_file, generate_trip_file
 
     options = TripOptions(start=TRIPS_START, days=8)
     files = tuple(generate_trip_file(rows, seed, options) for rows, seed in TRIPS_FILES)
@@ -127,7 +127,7 @@ class UsersRun:
 @pytest.fixture(scope="session")
 def users_api():
     """The sample RandomUser-compatible API, for the whole session."""
-    from include.samples.users import serve_users
+    from devtools.samples.users import serve_users
 
     with serve_users() as base_url:
         yield base_url

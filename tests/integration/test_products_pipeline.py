@@ -151,7 +151,7 @@ def landed_path(key: str) -> str:
 @pytest.fixture(scope="module")
 def feed(tmp_path_factory) -> dict[str, Path]:
     """The generated hours, by landing key (below PREFIX)."""
-    from include.samples.products import FeedOptions, write_feed
+    from devtools.samples.products import FeedOptions, write_feed
 
     options = FeedOptions(
         departments=6, sensors_per_department=4, products_per_department=6, defect_rate=0.06,
@@ -263,7 +263,7 @@ def serving_databases():
 
     import pymysql
 
-    from include import local_stack
+    from devtools import local_stack
     from include.serving.tidb import SESSION_DEFAULTS
 
     name = f"products_serve_{uuid.uuid4().hex[:8]}"
@@ -344,7 +344,7 @@ def corrected_file(feed, tmp_path_factory) -> Path:
     """The ``+`` hour corrected: some expiries a day later, the last row withdrawn."""
     import pandas as pd
 
-    from include.samples.products import corrected, write_frame
+    from devtools.samples.products import corrected, write_frame
 
     return write_frame(
         corrected(pd.read_parquet(feed[KEYS[1]]), SEED), tmp_path_factory.mktemp("fix") / "fixed.parquet"

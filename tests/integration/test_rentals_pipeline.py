@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from include import local_stack
+from devtools import local_stack
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +126,7 @@ def slice_rows(catalog, table: str) -> Counter:
 @pytest.fixture(scope="module")
 def source_db():
     """A generated DVD-rental database around DS, and the Airflow connection to it; dropped afterwards."""
-    from include.samples.rentals import RentalsOptions, generate_rentals_db
+    from devtools.samples.rentals import RentalsOptions, generate_rentals_db
 
     name = f"dvdrental_test_{uuid.uuid4().hex[:8]}"
     local_stack.recreate_database(name)

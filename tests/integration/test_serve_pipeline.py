@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from include import local_stack
+from devtools import local_stack
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ GOLD = [
 
 @pytest.fixture(scope="module")
 def fake_metabase():
-    from include.metabase.fake import FakeMetabase
+    from devtools.fake_metabase import FakeMetabase
 
     fake = FakeMetabase().start()
     yield fake
@@ -38,7 +38,7 @@ def targets(lake_env, fake_metabase):
     """Fresh analytics (PostgreSQL) and lakehouse (MariaDB) databases, and the Airflow connections to them."""
     import pymysql
 
-    from include.metabase.fake import ADMIN_EMAIL, ADMIN_PASSWORD
+    from devtools.fake_metabase import ADMIN_EMAIL, ADMIN_PASSWORD
     from include.serving.tidb import SESSION_DEFAULTS  # TiDB's sql_mode and collation
 
     suffix = uuid.uuid4().hex[:8]

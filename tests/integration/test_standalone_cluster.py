@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from include import local_stack
+from devtools import local_stack
 
 pytestmark = pytest.mark.integration
 

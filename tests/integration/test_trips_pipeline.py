@@ -209,7 +209,7 @@ def test_a_changed_file_replaces_its_trips_in_every_gold_table(trips_run, iceber
     that version only (its old trips leave the older slice, which is announced for serving)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from include.samples.trips import TripFile, TripLine, TripOptions, generate_trip_file
+    from devtools.samples.trips import TripFile, TripLine, TripOptions, generate_trip_file
 
     first = trips_run.files[0]
     # The first 800 lines as they were, then 200 lines of new trips (and defects): some trips gone, some new.
@@ -222,7 +222,7 @@ def test_a_changed_file_replaces_its_trips_in_every_gold_table(trips_run, iceber
     dropped = {}
 
     def drop_later():
-        from include.samples.trips import drop_file
+        from devtools.samples.trips import drop_file
 
         time.sleep(8)  # the sensor has found nothing pending by then and deferred
         dropped.update(drop_file(s3, changed))
@@ -268,7 +268,7 @@ def upload_api(trips_run, s3_endpoint):
 
     import uvicorn
 
-    from include import local_stack
+    from devtools import local_stack
     from include.api.app import create_app
     from include.api.config import Settings
 
@@ -329,7 +329,7 @@ def follow(base: str, seen: list[dict], ready: threading.Event) -> None:
 def test_an_upload_is_followed_stage_by_stage_on_a_stream_opened_before_it(upload_api, trips_run, iceberg_catalog):
     import httpx
 
-    from include.samples.trips import TripOptions, generate_trip_file
+    from devtools.samples.trips import TripOptions, generate_trip_file
 
     upload = generate_trip_file(400, 34, TripOptions(start=dt.datetime(2026, 11, 20, tzinfo=dt.UTC), days=2))
     seen: list[dict] = []

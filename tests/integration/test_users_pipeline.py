@@ -30,7 +30,7 @@ def arrow(catalog, table: str, ds: str | None = None):
 
 def served_entries(ds: str, results: int, page_size: int) -> list[tuple[int, int, object]]:
     """(page, position, entry) of every entry the API serves for the DAG's default seed of ``ds``."""
-    from include.samples.users import users_page
+    from devtools.samples.users import users_page
 
     return [
         (page, position, entry)

@@ -347,7 +347,7 @@ LABELS = {
 @pytest.fixture(scope="module")
 def generated():
     """Two generated files, the second repeating ten trips of the first (a feed re-sending them)."""
-    from include.samples.trips import TripOptions, generate_trip_file
+    from devtools.samples.trips import TripOptions, generate_trip_file
 
     first = generate_trip_file(2000, seed=21)
     second = generate_trip_file(600, seed=22, options=TripOptions(start=dt.datetime(2026, 11, 2, tzinfo=UTC), days=3))

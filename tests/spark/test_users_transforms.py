@@ -406,7 +406,7 @@ RESULTS, PAGE_SIZE = 400, 100
 
 def options():
     """A population small enough that a good share of D1's users come back on D2."""
-    from include.samples.users import UserOptions
+    from devtools.samples.users import UserOptions
 
     return UserOptions(returning_ratio=0.25, population=300)
 
@@ -476,7 +476,7 @@ def bronze_values(entry) -> dict:
 @functools.cache
 def expected_slice(ds: str) -> dict:
     """What raw and bronze must hold for the run of ``ds`` (default seed), from the generator's documents."""
-    from include.samples.users import users_page
+    from devtools.samples.users import users_page
 
     day = dt.date.fromisoformat(ds)
     seed, pages = f"lakehouse-{ds}", range(1, RESULTS // PAGE_SIZE + 1)
@@ -540,8 +540,8 @@ def _no_users_data_around(spark, s3):
 @pytest.fixture(scope="module")
 def pipeline(spark, lake_env, caplog_module):
     """Land and process D1, then D2 (its population members return), through every job."""
+    from devtools.samples.users import serve_users
     from include.landing.users import extract_users
-    from include.samples.users import serve_users
     from lakehouse_jobs import users
 
     results = {}
@@ -703,7 +703,7 @@ def test_reject_ratio_gate(spark, pipeline):
 
 
 def test_raw_refuses_a_landing_without_manifest_or_with_a_wrong_count(spark, lake_env, s3):
-    from include.samples.users import page_body
+    from devtools.samples.users import page_body
     from lakehouse_jobs import ops, users
     from lakehouse_jobs.iceberg import qualified
 

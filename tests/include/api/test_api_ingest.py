@@ -27,7 +27,7 @@ def digest(key: str) -> str:
 
 @pytest.fixture(scope="module")
 def events_dsn():
-    from include import local_stack
+    from devtools import local_stack
 
     name = f"ingest_test_{uuid.uuid4().hex[:8]}"
     local_stack.recreate_database(name)
@@ -113,7 +113,7 @@ def test_a_read_key_cannot_upload_and_nothing_lands(live, landing_s3):
 
 
 def test_an_upload_is_streamed_to_landing_and_announced(live, landing_s3):
-    from include.samples.trips import generate_trip_file
+    from devtools.samples.trips import generate_trip_file
 
     content = generate_trip_file(90_000, seed=41).content  # ~11 MB: two parts of the multipart upload
     response = upload(live, INGEST_KEY, content, name="../My trips 2026.csv")

@@ -83,7 +83,7 @@ def dbt_build(
     """`dbt build` of the project (or of ``select``) into ``database``; the process and each node's status."""
     from psycopg2.extensions import parse_dsn
 
-    assert DBT.exists(), f"{DBT} is missing: run scripts/dbt_setup.sh first"
+    assert DBT.exists(), f"{DBT} is missing: run devtools/dbt_setup.sh first"
     dsn = parse_dsn(PG_DSN)
     profile = {
         "type": "postgres",

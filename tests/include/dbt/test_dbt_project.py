@@ -223,7 +223,7 @@ def test_task_group_renders_from_the_manifest_without_running_dbt(monkeypatch, t
     for loader in ("load_via_dbt_ls", "load_via_dbt_ls_file", "load_via_dbt_ls_cache", "load_via_custom_parser"):
         monkeypatch.setattr(cosmos.dbt.graph.DbtGraph, loader, no_dbt)
 
-    assert cosmos_config.manifest_path().is_file(), "no manifest: run scripts/dbt_setup.sh first"
+    assert cosmos_config.manifest_path().is_file(), "no manifest: run devtools/dbt_setup.sh first"
     with DAG("cosmos_render_test", schedule=None) as dag:
         group = DbtTaskGroup(
             group_id="dbt",

@@ -323,7 +323,7 @@ def test_the_plain_sql_file_answers_the_same(built):
     """include/sql/trips_questions.sql, run as psql would on the served gold.trips."""
     import psycopg2
 
-    from include.local_stack import ROOT
+    from devtools.local_stack import ROOT
 
     database, _ = built
     statements = [

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.samples.http_server import RangeRequestHandler, serve_directory
 from include.landing.download import DownloadError, download, file_name_from_url
-from include.samples.http_server import RangeRequestHandler, serve_directory
 
 # Over 2 MiB, so aria2c (min split size 1 MiB) really uses several connections.
 SIZE = 3 * 1024 * 1024 + 12_345

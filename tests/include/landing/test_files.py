@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from devtools.samples.http_server import serve_directory
+from devtools.samples.tweets import generate_tweets_tsv
 from include.landing.files import file_stats, land_http_file
-from include.samples.http_server import serve_directory
-from include.samples.tweets import generate_tweets_tsv
 
 LINES = 5_000
 

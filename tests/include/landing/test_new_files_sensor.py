@@ -30,7 +30,7 @@ def sensor_catalog_db(moto_endpoint):
     import boto3
     from botocore.exceptions import ClientError
 
-    from include import local_stack
+    from devtools import local_stack
 
     client = boto3.client(
         "s3", endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"

@@ -11,6 +11,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from devtools.samples.users import Faults, page_body, serve_users, users_page
 from include.landing.users import (
     UsersExtractError,
     extract_users,
@@ -20,7 +21,6 @@ from include.landing.users import (
     retry_delay,
     validate_page,
 )
-from include.samples.users import Faults, page_body, serve_users, users_page
 
 DS = "2026-11-20"
 PREFIX = f"users/ds={DS}/"
@@ -276,7 +276,7 @@ def test_invalid_responses_are_retried_then_fail(landing_s3, kind, reason):
 
 
 def test_connection_errors_are_retried_then_fail(landing_s3):
-    from include.local_stack import free_port
+    from devtools.local_stack import free_port
 
     url = f"http://127.0.0.1:{free_port()}/api/"
     with pytest.raises(

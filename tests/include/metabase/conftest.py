@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from metabase_openapi import RequestValidator
 
-from include.metabase.fake import FakeMetabase
+from devtools.fake_metabase import FakeMetabase
 
 
 @pytest.fixture(scope="session")

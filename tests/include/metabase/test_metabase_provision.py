@@ -12,8 +12,8 @@ import pytest
 import requests
 import yaml
 
+from devtools.fake_metabase import ADMIN_EMAIL, ADMIN_PASSWORD
 from include.metabase.client import MetabaseError, MetabaseUnavailable
-from include.metabase.fake import ADMIN_EMAIL, ADMIN_PASSWORD
 from include.metabase.provision import database_from_env, main, provision
 from include.metabase.specs import DASHBOARDS_DIR, SpecError
 

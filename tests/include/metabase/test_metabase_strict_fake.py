@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from include.metabase import fake as fake_module
+from devtools import fake_metabase as fake_module
+from devtools.fake_metabase import ADMIN_EMAIL, ADMIN_PASSWORD
 from include.metabase.client import MetabaseError
-from include.metabase.fake import ADMIN_EMAIL, ADMIN_PASSWORD
 from include.metabase.provision import provision
 
 WEEKLY = "Weekly average trips in a bounding box"
@@ -115,6 +116,5 @@ def test_the_fake_reports_the_pinned_version(fake_metabase):
     import requests
 
     tag = requests.get(f"{fake_metabase.url}/api/session/properties", timeout=5).json()["version"]["tag"]
-    compose = (fake_module.__file__.rsplit("/include/", 1)[0]) + "/docker-compose.override.yml"
-    with open(compose, encoding="utf-8") as handle:
-        assert f"metabase/metabase:{tag}\n" in handle.read()
+    compose = Path(fake_module.__file__).resolve().parents[1] / "docker-compose.override.yml"
+    assert f"metabase/metabase:{tag}\n" in compose.read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from include.samples.http_server import RangeNotSatisfiable, parse_range, serve_directory
+from devtools.samples.http_server import RangeNotSatisfiable, parse_range, serve_directory
 
 SIZE = 100_000
 

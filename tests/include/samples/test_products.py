@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from include.samples.products import FeedOptions, corrected, main, write_feed
+from devtools.samples.products import FeedOptions, corrected, main, write_feed
 
 HOURS = 4
 COLUMNS = ["department_name", "sensor_serial", "create_at", "product_name", "product_expire"]

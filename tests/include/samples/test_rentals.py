@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from include import local_stack
-from include.samples.rentals import TABLES, RentalsOptions, generate_rentals_db, main
+from devtools import local_stack
+from devtools.samples.rentals import TABLES, RentalsOptions, generate_rentals_db, main
 
 pytestmark = pytest.mark.integration
 

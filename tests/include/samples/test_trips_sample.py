@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from include.samples.trips import REGIONS, TripOptions, generate_trip_file, iter_lines, main, write_trip_file
+from devtools.samples.trips import REGIONS, TripOptions, generate_trip_file, iter_lines, main, write_trip_file
 
 UTC = dt.UTC
 HEADER = ["region", "origin_coord", "destination_coord", "datetime", "datasource"]

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from include.samples.tweets import TweetsOptions, generate_tweets_tsv, main
+from devtools.samples.tweets import TweetsOptions, generate_tweets_tsv, main
 
 HEADER = "tweet_id\tdate\ttime\tlang\tcountry_code"
 BIGINT_MAX = 2**63 - 1

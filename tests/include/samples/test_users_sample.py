@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from include.samples.users import (
+from devtools.samples.users import (
     DEFECTS,
     NATIONALITIES,
     Faults,
@@ -223,11 +223,11 @@ def test_invalid_responses(kind, check):
 
 
 def test_command_line_serves_the_api():
-    from include.local_stack import free_port, wait_for_port
+    from devtools.local_stack import free_port, wait_for_port
 
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "include.samples.users", "--port", str(port)],
+        [sys.executable, "-m", "devtools.samples.users", "--port", str(port)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from include import local_stack, podman_stack
+from devtools import local_stack, podman_stack
 
 
 @pytest.fixture(scope="session")

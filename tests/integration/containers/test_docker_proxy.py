@@ -7,7 +7,7 @@ import re
 import pytest
 import requests
 
-from include import podman_stack
+from devtools import podman_stack
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 
-from include import local_stack
+from devtools import local_stack
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +128,7 @@ def test_the_image_runs_a_job_on_a_standalone_cluster_of_itself(image_cluster, d
 
 
 def test_a_local_jar_that_differs_from_its_pinned_checksum_fails_the_build(spark_image, tmp_path):
-    from include import podman_stack
+    from devtools import podman_stack
 
     for jar in podman_stack.local_jars().glob("*.jar"):
         (tmp_path / jar.name).write_bytes(jar.read_bytes())

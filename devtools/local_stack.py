@@ -43,7 +43,7 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 
 def jar_list(jars_dir: Path | None = None) -> str:
-    """Comma-separated jars for ``spark.jars`` (see scripts/setup.sh for where each comes from)."""
+    """Comma-separated jars for ``spark.jars`` (see devtools/setup.sh for where each comes from)."""
     folder = Path(jars_dir or os.environ.get("LAKEHOUSE_JARS_DIR", ROOT / ".jars"))
     jars = sorted(str(p) for p in folder.glob("*.jar"))
     if not jars:

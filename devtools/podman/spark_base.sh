@@ -17,7 +17,7 @@ CACHE=${LAKEHOUSE_CACHE_DIR:-$ROOT/.cache}/podman
 SUITE=bookworm
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=openjdk-17-jre-headless,python3,python3-pip,tini,procps,ca-certificates
-export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/podman/containers.conf}
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/devtools/podman/containers.conf}
 
 log() { printf '[spark-base] %s\n' "$*" >&2; }
 

@@ -26,7 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # --- local services --------------------------------------------------------------------------
-bash "$ROOT/scripts/services.sh"
+bash "$ROOT/devtools/services.sh"
 
 # --- virtualenv ------------------------------------------------------------------------------
 stamp="$VENV/.requirements.sha256"
@@ -67,10 +67,10 @@ grep -v '^#' spark/jars.sha256 | while read -r sum path; do
 done
 
 # --- the container engine for the tests: podman, haproxy and the offline Spark base image -------------------
-bash "$ROOT/scripts/podman/setup.sh"
+bash "$ROOT/devtools/podman/setup.sh"
 
 # --- dbt in its own virtualenv (as in the Astro image), and its manifest for Cosmos ----------------
-bash "$ROOT/scripts/dbt_setup.sh"
+bash "$ROOT/devtools/dbt_setup.sh"
 
 # --- environment file for the other scripts ---------------------------------------------------
 jar_list=$(ls "$JARS"/*.jar | sort | paste -sd, -)

@@ -455,7 +455,7 @@ def generate_rentals_db(dsn: str, options: RentalsOptions, *, skip_if_seeded: bo
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``python -m include.samples.rentals --dsn DSN --rentals N --seed S``."""
+    """Command line: ``python -m devtools.samples.rentals --dsn DSN --rentals N --seed S``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dsn", required=True, help="libpq DSN of the target database, e.g. 'host=... dbname=...'")
     parser.add_argument("--rentals", type=int, required=True, help="number of rentals (thousands to millions)")

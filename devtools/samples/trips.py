@@ -1,6 +1,6 @@
 """Deterministic trip files in the feed's format (``region,origin_coord,destination_coord,datetime,datasource``).
 
-``python -m include.samples.trips write --rows 100000 --out /tmp/trips`` writes one file; ``drop`` uploads it to
+``python -m devtools.samples.trips write --rows 100000 --out /tmp/trips`` writes one file; ``drop`` uploads it to
 ``landing/trips/``. The same arguments always give the same bytes.
 """
 
@@ -374,7 +374,7 @@ def drop_file(client: Any, trip_file: TripFile, bucket: str = "landing", prefix:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m include.samples.trips", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.samples.trips", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for command, helptext in (
         ("drop", "upload one generated file into s3://<bucket>/<prefix>"),

@@ -2,7 +2,7 @@
 
 Used by the tests and ``make images ENGINE=podman``. podman serves the Docker API on a socket in the project's work
 dir (``.artifacts/podman/``), Debian's haproxy filters it with the compose proxy's rules, and the Spark image is
-built from ``spark/Dockerfile`` on the offline base of ``scripts/podman/spark_base.sh`` with the local jars.
+built from ``spark/Dockerfile`` on the offline base of ``devtools/podman/spark_base.sh`` with the local jars.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from include.local_stack import free_port, wait_for_port
+from devtools.local_stack import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTAINERS_CONF = ROOT / "scripts" / "podman" / "containers.conf"
@@ -48,7 +48,7 @@ def podman_service(log_path: Path | None = None) -> Iterator[Path]:
     One socket per process, so concurrent test sessions on the machine do not stop each other's engine.
     """
     if shutil.which("podman") is None:
-        raise RuntimeError("podman is not installed: run scripts/setup.sh (it installs podman, runc and haproxy)")
+        raise RuntimeError("podman is not installed: run devtools/setup.sh (it installs podman, runc and haproxy)")
     WORK.mkdir(parents=True, exist_ok=True)
     sock = WORK / f"podman-{os.getpid()}.sock"
     sock.unlink(missing_ok=True)
@@ -91,7 +91,7 @@ def docker_proxy(sock: Path, log_path: Path | None = None) -> Iterator[str]:
     Yields its ``tcp://127.0.0.1:<port>`` URL, the ``docker_url`` DockerOperator uses.
     """
     if shutil.which("haproxy") is None:
-        raise RuntimeError("haproxy is not installed: run scripts/setup.sh")
+        raise RuntimeError("haproxy is not installed: run devtools/setup.sh")
     port = free_port()
     env = {**os.environ, "SOCKET_PATH": str(sock), "BIND_CONFIG": f"127.0.0.1:{port}"}
     log = open(log_path or os.devnull, "w")  # noqa: SIM115 - closed in finally
@@ -106,7 +106,7 @@ def docker_proxy(sock: Path, log_path: Path | None = None) -> Iterator[str]:
 
 
 def spark_base_image() -> str:
-    """The offline Spark base image (built or re-imported by scripts/podman/spark_base.sh when its key changed)."""
+    """The offline Spark base image (built or re-imported by devtools/podman/spark_base.sh when its key changed)."""
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "podman" / "spark_base.sh")],
         env=podman_env(),
@@ -135,7 +135,7 @@ def local_jars(jars_dir: Path | None = None) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     wanted = {p.name: p for p in source.glob("*.jar")}
     if not wanted:
-        raise FileNotFoundError(f"no jars in {source}: run scripts/setup.sh first")
+        raise FileNotFoundError(f"no jars in {source}: run devtools/setup.sh first")
     for stale in set(p.name for p in target.glob("*.jar")) - set(wanted):
         (target / stale).unlink()
     for name, path in wanted.items():
@@ -199,9 +199,9 @@ def _build(image: str, context: Path, dockerfile: Path, *args: str) -> float:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m include.podman_stack images``: build the Spark and API images with podman, tagged ``latest``."""
+    """``python -m devtools.podman_stack images``: build the Spark and API images with podman, tagged ``latest``."""
     if argv != ["images"]:
-        print("usage: python -m include.podman_stack images", file=sys.stderr)
+        print("usage: python -m devtools.podman_stack images", file=sys.stderr)
         return 2
     base = spark_base_image()
     spark, seconds = build_spark_image(base)

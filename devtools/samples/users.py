@@ -583,7 +583,7 @@ def serve_users(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: ``python -m include.samples.users --port 8099`` serves the API until Ctrl-C."""
+    """Command line: ``python -m devtools.samples.users --port 8099`` serves the API until Ctrl-C."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8099)

@@ -183,7 +183,7 @@ def _make_server(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m include.samples.http_server --dir D --port 8000`."""
+    """Command line: `python -m devtools.samples.http_server --dir D --port 8000`."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dir", type=Path, default=Path.cwd(), help="folder to serve")
     parser.add_argument("--host", default="127.0.0.1")

@@ -226,7 +226,7 @@ def drop_feed(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m include.samples.products", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.samples.products", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     for command, helptext in (
         ("write", "write hourly files into a local folder"),
@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         drift_from_hour=args.drift_from_hour,
     )
     if args.command == "drop":
-        from include.samples.trips import s3_client_for
+        from devtools.samples.trips import s3_client_for
 
         keys = drop_feed(
             s3_client_for(args.endpoint, args.conn_id), args.hours, args.seed, options, bucket=args.bucket,

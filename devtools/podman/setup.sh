@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The container engine for the tests where Docker cannot run (DESIGN.md, "Containers here"): podman with runc,
-# debootstrap for the offline Spark base image, haproxy for the filtered Docker API. Called by scripts/setup.sh
+# debootstrap for the offline Spark base image, haproxy for the filtered Docker API. Called by devtools/setup.sh
 # after the virtualenv exists (the base image takes Spark from its pyspark wheel). Safe to run again: each step
-# checks first. The podman API service itself is started by the test harness (include/podman_stack.py).
+# checks first. The podman API service itself is started by the test harness (devtools/podman_stack.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/podman/containers.conf}
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/devtools/podman/containers.conf}
 
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -25,5 +25,5 @@ runtime=$(podman info --format '{{.Host.OCIRuntime.Name}}')
 [ "$runtime" = runc ] || { log "podman uses $runtime, not runc: is CONTAINERS_CONF=$CONTAINERS_CONF read?"; exit 1; }
 
 start=$(date +%s)
-image=$(bash "$ROOT/scripts/podman/spark_base.sh")
+image=$(bash "$ROOT/devtools/podman/spark_base.sh")
 log "Spark base image $image ($(($(date +%s) - start)) s)"

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from include import local_stack  # noqa: E402
+from devtools import local_stack  # noqa: E402
 
 CATALOG_DB = "lakehouse_local_run"
 
@@ -56,12 +56,12 @@ def main(argv=None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     source_dir = args.workdir / "source"
     sample = source_dir / "full_dataset.tsv"
-    from include.samples.tweets import generate_tweets_tsv
+    from devtools.samples.tweets import generate_tweets_tsv
 
     print(f"generating {args.lines:,} tweet lines (seed {args.seed}) into {sample}")
     generate_tweets_tsv(sample, args.lines, seed=args.seed)
 
-    from include.samples.http_server import serve_directory
+    from devtools.samples.http_server import serve_directory
 
     local_stack.recreate_database(CATALOG_DB)
     airflow_home = Path(tempfile.mkdtemp(prefix="airflow-", dir=args.workdir))
@@ -102,7 +102,7 @@ def serve(logical_date: dt.datetime, ds: str) -> int:
     import pymysql
     from airflow.dag_processing.dagbag import DagBag
 
-    from include.metabase.fake import ADMIN_EMAIL, ADMIN_PASSWORD, FakeMetabase
+    from devtools.fake_metabase import ADMIN_EMAIL, ADMIN_PASSWORD, FakeMetabase
 
     pg = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
     pg.autocommit = True

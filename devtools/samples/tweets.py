@@ -331,7 +331,7 @@ _BAD_LINE_BUILDERS = {
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: `python -m include.samples.tweets --lines N --seed S --out PATH`."""
+    """Command line: `python -m devtools.samples.tweets --lines N --seed S --out PATH`."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lines", type=int, required=True, help="lines after the header")
     parser.add_argument("--seed", type=int, default=7)
