@@ -329,30 +329,44 @@ class _PageFetcher:
     max_backoff_s: float
 
     def fetch(self, url: str, page: int) -> tuple[bytes, int, int]:
-        """(body, entries, attempts) of ``page``; raises ``UsersExtractError`` once its attempts are spent."""
-        failure = _Failure("no attempt")
-        for attempt in range(1, self.max_attempts + 1):
-            outcome = self.attempt(url, page)
-            if not isinstance(outcome, _Failure):
-                return outcome[0], outcome[1], attempt
-            failure = outcome
-            if attempt < self.max_attempts:
-                delay = retry_delay(
-                    attempt,
-                    backoff_s=self.backoff_s,
-                    max_backoff_s=self.max_backoff_s,
-                    retry_after=failure.retry_after,
-                    jitter=random.random(),  # noqa: S311 - jitter, not cryptography
-                )
-                logger.warning(
-                    "page %d/%d attempt %d/%d failed: %s; retrying in %.3f s",
-                    page, self.pages, attempt, self.max_attempts, failure.reason, delay,
-                )  # fmt: skip
-                time.sleep(delay)
-        raise UsersExtractError(
-            f"page {page} of {self.pages} failed after {self.max_attempts} attempts: GET {public_url(url)}: "
-            f"last {failure.reason}"
+        """(body, entries, attempts) of ``page``; raises ``UsersExtractError`` once its attempts are spent.
+
+        The project's one retry policy (tenacity): up to ``max_attempts``, waiting ``retry_delay`` between them.
+        """
+        import tenacity
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            return retry_delay(
+                state.attempt_number,
+                backoff_s=self.backoff_s,
+                max_backoff_s=self.max_backoff_s,
+                retry_after=state.outcome.result().retry_after,
+                jitter=random.random(),  # noqa: S311 - jitter, not cryptography
+            )
+
+        def log_retry(state: tenacity.RetryCallState) -> None:
+            logger.warning(
+                "page %d/%d attempt %d/%d failed: %s; retrying in %.3f s",
+                page, self.pages, state.attempt_number, self.max_attempts, state.outcome.result().reason,
+                state.upcoming_sleep,
+            )  # fmt: skip
+
+        def give_up(state: tenacity.RetryCallState) -> None:
+            raise UsersExtractError(
+                f"page {page} of {self.pages} failed after {self.max_attempts} attempts: GET {public_url(url)}: "
+                f"last {state.outcome.result().reason}"
+            )
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(lambda outcome: isinstance(outcome, _Failure)),
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=wait,
+            before_sleep=log_retry,
+            retry_error_callback=give_up,
+            reraise=True,
         )
+        body, entries = retrying(self.attempt, url, page)
+        return body, entries, retrying.statistics["attempt_number"]
 
     def attempt(self, url: str, page: int) -> tuple[bytes, int] | _Failure:
         """One request: ``(body, entries)`` on success, a ``_Failure`` to retry, or ``UsersExtractError``."""
