@@ -20,10 +20,12 @@ class UploadError(RuntimeError):
 
 
 def s3_client(conn_id: str = "lakehouse_s3") -> Any:
-    """Build a boto3 S3 client from an Airflow connection, resolved now (call it inside a task, not at parse time).
+    """The boto3 S3 client of an Airflow connection, through the Amazon provider's ``S3Hook``.
 
-    The connection's login and password are the access and secret keys; its extra may carry `endpoint_url`
-    (MinIO or any S3-compatible server, addressed path-style) and `region_name`.
+    Resolved now (call it inside a task, not at parse time). The hook does the connection handling: login and
+    password as the access and secret keys, ``endpoint_url`` and ``region_name`` from the extra (MinIO or any
+    S3-compatible server). Requests are addressed path-style, which MinIO serves without a domain set up, with
+    botocore's standard retries.
 
     Args:
         conn_id: Airflow connection id, of type `aws`.
@@ -31,27 +33,14 @@ def s3_client(conn_id: str = "lakehouse_s3") -> Any:
     Returns:
         A `botocore` S3 client.
     """
-    import boto3
-    from airflow.sdk import BaseHook
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from botocore.config import Config
 
-    conn = BaseHook.get_connection(conn_id)
-    extra = conn.extra_dejson or {}
-    endpoint_url = extra.get("endpoint_url") or None
-    region = extra.get("region_name") or extra.get("region") or "us-east-1"
-    # MinIO serves buckets under the path unless a domain is configured; path style works everywhere.
-    config = Config(
-        s3={"addressing_style": "path" if endpoint_url else "auto"},
-        retries={"max_attempts": 5, "mode": "standard"},
-    )
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id=conn.login or None,
-        aws_secret_access_key=conn.password or None,
-        config=config,
-    )
+    # The hook falls back to boto3's default credentials when the connection does not exist: a misspelt id would then
+    # write with whatever the worker's environment holds. Look it up first, so it fails naming the id instead.
+    S3Hook.get_connection(conn_id)
+    config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"})
+    return S3Hook(aws_conn_id=conn_id, config=config).get_conn()
 
 
 def upload_file(client: Any, path: str | os.PathLike[str], bucket: str, key: str, *, part_size: int = PART_SIZE) -> int:
