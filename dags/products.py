@@ -13,52 +13,18 @@ A corrected file takes its old rows out of older master slices; the last task an
 master's Asset, and the serve DAG reloads them as well as the run's own.
 """
 
-from datetime import datetime, timedelta
+from airflow.sdk import Param, chain
 
-from airflow.sdk import AssetAlias, Param, dag, task
+from include.pipeline import announce_changed_slices, lakehouse_dag, spark_layers
 
-from include.assets import GOLD_TABLES
-from include.spark_task import SparkJobOperator
-
-MOVED_SLICES = AssetAlias("products_master_moved_slices")
+PARAMS = {"landing_prefix": Param("products/", type="string", description="key prefix of the hourly files in landing")}
 
 
-@dag(
-    schedule="@daily",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["lakehouse", "products"],
-    doc_md=__doc__,
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=2)},
-    params={
-        "landing_prefix": Param("products/", type="string", description="key prefix of the hourly files in landing"),
-        "max_reject_ratio": Param(0.1, type="number", minimum=0, maximum=1, description="fail bronze above this"),
-    },
-)
+@lakehouse_dag("products", schedule="@daily", doc_md=__doc__, params=PARAMS, max_reject_ratio=0.1)
 def products():
-    raw = SparkJobOperator(
-        domain="products",
-        layer="raw",
-        job_args=["--prefix", "{{ params.landing_prefix }}"],
-        writes=["raw.products", "ops.processed_files"],
-    )
-    bronze = SparkJobOperator(
-        domain="products",
-        layer="bronze",
-        job_args=["--max-reject-ratio", "{{ params.max_reject_ratio }}"],
-        writes=["bronze.products", "bronze.products_rejects", "gold.pipeline_runs"],
-    )
-    gold = SparkJobOperator(domain="products", layer="gold", writes=[*GOLD_TABLES["products"], "ops.slice_changes"])
-
-    @task(outlets=[MOVED_SLICES])
-    def announce_moved_slices(ds=None, outlet_events=None) -> list[str]:
-        """Announce the older master slices this run moved rows out of, so the serve DAG reloads them."""
-        from include.slice_changes import announce_changed_slices
-
-        return announce_changed_slices(outlet_events[MOVED_SLICES], "gold.product_master", ds)
-
-    raw >> bronze >> gold >> announce_moved_slices()
+    layers = spark_layers("products", raw_args=["--prefix", "{{ params.landing_prefix }}"])
+    moved = announce_changed_slices("announce_moved_slices", "products_master_moved_slices", "gold.product_master")
+    chain(*layers, moved)
 
 
 products()

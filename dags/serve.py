@@ -10,21 +10,20 @@ Iceberg snapshot is already served is a no-op that says so.
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import AssetAny, Param, dag, task
+from airflow.sdk import AssetAny, Param, task
 from cosmos import DbtTaskGroup
 
 from include import cosmos_config
 from include.assets import gold_assets
+from include.pipeline import lakehouse_dag
 
 
-@dag(
+@lakehouse_dag(
+    "serving",
     schedule=AssetAny(*gold_assets()),
     start_date=datetime(2020, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["lakehouse", "serving"],
+    retry_delay=timedelta(minutes=1),
     doc_md=__doc__,
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=1)},
     params={
         "ds": Param(None, type=["null", "string"], format="date", description="manual runs: the slice to serve"),
         "tables": Param([], type="array", description="manual runs: gold tables to serve (empty = all)"),

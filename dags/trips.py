@@ -15,31 +15,16 @@ goes to the events database, which `GET /v1/ingestions/{id}/events` streams.
 Drop a generated file with `python -m devtools.samples.trips drop --help`.
 """
 
-from datetime import datetime, timedelta
+from airflow.sdk import Param, task
 
-from airflow.sdk import AssetAlias, Param, dag, task
-
-from include.assets import GOLD_TABLES
 from include.landing.ingestion_events import on_stage_failure
 from include.landing.new_files import NewLandedFilesSensor
-from include.spark_task import SparkJobOperator
+from include.pipeline import announce_changed_slices, lakehouse_dag, spark_layers
 
-REPLACED_SLICES = AssetAlias("trips_replaced_slices")
+PARAMS = {"landing_prefix": Param("trips/", type="string", description="key prefix of the trip files in landing")}
 
 
-@dag(
-    schedule="@continuous",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["lakehouse", "trips"],
-    doc_md=__doc__,
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=2)},
-    params={
-        "landing_prefix": Param("trips/", type="string", description="key prefix of the trip files in landing"),
-        "max_reject_ratio": Param(0.1, type="number", minimum=0, maximum=1, description="fail bronze above this"),
-    },
-)
+@lakehouse_dag("trips", schedule="@continuous", doc_md=__doc__, params=PARAMS, max_reject_ratio=0.1)
 def trips():
     wait = NewLandedFilesSensor(
         task_id="wait_for_files",
@@ -51,22 +36,9 @@ def trips():
         soft_fail=True,
         deferrable=True,
     )
-    failed = {"on_failure_callback": on_stage_failure}
-    raw = SparkJobOperator(
-        domain="trips",
-        layer="raw",
-        job_args=["--prefix", "{{ params.landing_prefix }}"],
-        writes=["raw.trips", "ops.processed_files"],
-        **failed,
+    raw, bronze, gold = spark_layers(
+        "trips", raw_args=["--prefix", "{{ params.landing_prefix }}"], on_failure_callback=on_stage_failure
     )
-    bronze = SparkJobOperator(
-        domain="trips",
-        layer="bronze",
-        job_args=["--max-reject-ratio", "{{ params.max_reject_ratio }}"],
-        writes=["bronze.trips", "bronze.trips_rejects", "gold.pipeline_runs"],
-        **failed,
-    )
-    gold = SparkJobOperator(domain="trips", layer="gold", writes=[*GOLD_TABLES["trips"], "ops.slice_changes"], **failed)
 
     @task
     def landed_events(pending=None) -> dict[str, str]:
@@ -82,18 +54,12 @@ def trips():
 
         return report(stage, ds)
 
-    @task(outlets=[REPLACED_SLICES])
-    def announce_replaced_slices(ds=None, outlet_events=None) -> list[str]:
-        """Announce the older trips slices a changed file's trips were taken out of, so the serve DAG reloads them."""
-        from include.slice_changes import announce_changed_slices
-
-        return announce_changed_slices(outlet_events[REPLACED_SLICES], "gold.trips", ds)
-
     landed = landed_events(wait.output)
     raw_done = stage_events.override(task_id="raw_events")("raw")
     bronze_done = stage_events.override(task_id="bronze_events")("bronze")
     gold_done = stage_events.override(task_id="gold_events")("gold")
-    landed >> raw >> raw_done >> bronze >> bronze_done >> gold >> gold_done >> announce_replaced_slices()
+    replaced = announce_changed_slices("announce_replaced_slices", "trips_replaced_slices", "gold.trips")
+    landed >> raw >> raw_done >> bronze >> bronze_done >> gold >> gold_done >> replaced
 
 
 trips()

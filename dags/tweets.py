@@ -8,29 +8,18 @@ lands it in `landing/tweets/ds=<ds>/` and records the extraction; then the Spark
 Every task replaces only its own `ds` slice, so a re-run changes nothing.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, chain, task
 
-from include.assets import GOLD_TABLES
-from include.spark_task import SparkJobOperator
+from include.pipeline import lakehouse_dag, spark_layers
 
 DEFAULT_SOURCE = "https://zenodo.org/records/3723940/files/full_dataset.tsv?download=1"
+PARAMS = {"source_url": Param(DEFAULT_SOURCE, type="string", description="HTTP(S) URL of the tweets TSV")}
+FIRST_DAY = datetime(2020, 1, 1)
 
 
-@dag(
-    schedule="@daily",
-    start_date=datetime(2020, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["lakehouse", "tweets"],
-    doc_md=__doc__,
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=2)},
-    params={
-        "source_url": Param(DEFAULT_SOURCE, type="string", description="HTTP(S) URL of the tweets TSV"),
-        "max_reject_ratio": Param(0.05, type="number", minimum=0, maximum=1, description="fail bronze above this"),
-    },
-)
+@lakehouse_dag("tweets", schedule="@daily", start_date=FIRST_DAY, doc_md=__doc__, params=PARAMS, max_reject_ratio=0.05)
 def tweets():
     @task
     def land(params=None, ds=None) -> dict:
@@ -39,15 +28,7 @@ def tweets():
 
         return land_http_file("tweets", params["source_url"], ds)
 
-    raw = SparkJobOperator(domain="tweets", layer="raw", writes=["raw.tweets", "ops.extractions"])
-    bronze = SparkJobOperator(
-        domain="tweets",
-        layer="bronze",
-        job_args=["--max-reject-ratio", "{{ params.max_reject_ratio }}"],
-        writes=["bronze.tweets", "bronze.tweets_rejects", "gold.pipeline_runs"],
-    )
-    gold = SparkJobOperator(domain="tweets", layer="gold", writes=GOLD_TABLES["tweets"])
-    land() >> raw >> bronze >> gold
+    chain(land(), *spark_layers("tweets"))
 
 
 tweets()

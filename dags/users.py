@@ -14,33 +14,20 @@ A user seen again moves from its older `ds` slice to this run's: the last task a
 serve DAG reloads them as well.
 """
 
-from datetime import datetime, timedelta
+from airflow.sdk import Param, chain, task
 
-from airflow.sdk import AssetAlias, Param, dag, task
+from include.pipeline import announce_changed_slices, lakehouse_dag, spark_layers
 
-from include.assets import GOLD_TABLES
-from include.spark_task import SparkJobOperator
+PARAMS = {
+    "base_url": Param("https://randomuser.me/api/", type="string", description="RandomUser-compatible API"),
+    "results": Param(1000, type="integer", minimum=1, maximum=100_000, description="users to extract"),
+    "page_size": Param(100, type="integer", minimum=1, maximum=5000, description="users per request"),
+    "seed": Param(None, type=["null", "string"], description="API seed; default lakehouse-<ds>"),
+    "nationalities": Param(None, type=["null", "string"], description="e.g. 'gb,fr,us'; default all"),
+}
 
-MOVED_SLICES = AssetAlias("users_moved_slices")
 
-
-@dag(
-    schedule="@daily",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["lakehouse", "users"],
-    doc_md=__doc__,
-    default_args={"owner": "data-platform", "retries": 2, "retry_delay": timedelta(minutes=2)},
-    params={
-        "base_url": Param("https://randomuser.me/api/", type="string", description="RandomUser-compatible API"),
-        "results": Param(1000, type="integer", minimum=1, maximum=100_000, description="users to extract"),
-        "page_size": Param(100, type="integer", minimum=1, maximum=5000, description="users per request"),
-        "seed": Param(None, type=["null", "string"], description="API seed; default lakehouse-<ds>"),
-        "nationalities": Param(None, type=["null", "string"], description="e.g. 'gb,fr,us'; default all"),
-        "max_reject_ratio": Param(0.05, type="number", minimum=0, maximum=1, description="fail bronze above this"),
-    },
-)
+@lakehouse_dag("users", schedule="@daily", doc_md=__doc__, params=PARAMS, max_reject_ratio=0.05)
 def users():
     @task
     def land(params=None, ds=None) -> dict:
@@ -56,23 +43,8 @@ def users():
             nationalities=params["nationalities"],
         )
 
-    raw = SparkJobOperator(domain="users", layer="raw", writes=["raw.users", "ops.extractions"])
-    bronze = SparkJobOperator(
-        domain="users",
-        layer="bronze",
-        job_args=["--max-reject-ratio", "{{ params.max_reject_ratio }}"],
-        writes=["bronze.users", "bronze.users_rejects", "gold.pipeline_runs"],
-    )
-    gold = SparkJobOperator(domain="users", layer="gold", writes=[*GOLD_TABLES["users"], "ops.slice_changes"])
-
-    @task(outlets=[MOVED_SLICES])
-    def announce_moved_slices(ds=None, outlet_events=None) -> list[str]:
-        """Announce the older user slices this run moved users out of, so the serve DAG reloads them."""
-        from include.slice_changes import announce_changed_slices
-
-        return announce_changed_slices(outlet_events[MOVED_SLICES], "gold.users", ds)
-
-    land() >> raw >> bronze >> gold >> announce_moved_slices()
+    moved = announce_changed_slices("announce_moved_slices", "users_moved_slices", "gold.users")
+    chain(land(), *spark_layers("users"), moved)
 
 
 users()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from airflow.providers.docker.operators.docker import DockerOperator
 
-from include.assets import iceberg_asset
+from include.assets import iceberg_asset, layer_writes
 from include.settings import Settings, load_settings
 
 # Secrets go to DockerOperator's private_environment, which is neither templated nor rendered in the UI.
@@ -90,7 +90,8 @@ class SparkJobOperator(DockerOperator):
     Args:
         domain: the pipeline, e.g. ``tweets``.
         layer: ``raw``, ``bronze`` or ``gold``.
-        writes: the Iceberg tables (``<namespace>.<table>``) the job writes, declared as outlet Assets.
+        writes: the Iceberg tables (``<namespace>.<table>``) the job writes, declared as outlet Assets; by default
+            those ``include.assets.LAYER_WRITES`` declares for the domain's layer.
         job_args: extra job options (templated), e.g. ``["--max-reject-ratio", "{{ params.max_reject_ratio }}"]``.
         source_conn_id: a database connection (templated) the job reads, given to it as ``SOURCE_JDBC_URL``,
             ``SOURCE_USER`` and ``SOURCE_PASSWORD``.
@@ -104,7 +105,7 @@ class SparkJobOperator(DockerOperator):
         *,
         domain: str,
         layer: str,
-        writes: Sequence[str] = (),
+        writes: Sequence[str] | None = None,
         job_args: Sequence[str] = (),
         source_conn_id: str | None = None,
         **kwargs,
@@ -117,6 +118,8 @@ class SparkJobOperator(DockerOperator):
         # Removed after a failure too: the log is in Airflow, and failed containers would pile up on the engine.
         kwargs.setdefault("auto_remove", "force")
         kwargs.setdefault("execution_timeout", EXECUTION_TIMEOUT)
+        if writes is None:
+            writes = layer_writes(domain, layer)
         kwargs.setdefault("outlets", [iceberg_asset(t) for t in writes])
         super().__init__(
             command=[domain, layer, "--ds", "{{ ds }}", *job_args],
