@@ -7,9 +7,10 @@
 
     Args:
         table_name: the table in source `gold`.
-        columns: column name -> PostgreSQL type, in the table's order. A PostGIS type (`geometry(Point, 4326)`)
-            stands in as `bytea` while the database has no PostGIS yet (the loader of the table that has such a
-            column installs it), so the empty view still builds; it is typed properly once the table exists.
+        columns: column name -> PostgreSQL type, in any order (the stand-in is read by name). A PostGIS type
+            (`geometry(Point, 4326)`) stands in as `bytea` while the database has no PostGIS yet (the loader of the
+            table that has such a column installs it), so the empty view still builds; it is typed properly once the
+            table exists.
 -#}
 {% macro gold_source(table_name, columns) %}
     {%- set relation = source('gold', table_name) -%}

@@ -4,39 +4,12 @@
     origin_geom and its ds partitions.
 -#}
 {{ config(materialized='view') }}
+{%- set trips = ref('stg_trips') %}
 
-with
+select
+    {{ column_names(trips, except=['ds'], through='week_start') | join(',\n    ') }},
+    extract(isodow from trip_date)::integer as weekday,
+    {{ column_names(trips, except=['ds', 'source_file', 'loaded_at'], after='week_start') | join(',\n    ') }},
+    ds
 
-trips as (
-
-    select * from {{ ref('stg_trips') }}
-
-),
-
-facts as (
-
-    select
-        trip_id,
-        region,
-        datasource,
-        trip_at,
-        trip_date,
-        week_start,
-        extract(isodow from trip_date)::integer as weekday,
-        hour_of_day,
-        time_bucket,
-        origin_longitude,
-        origin_latitude,
-        destination_longitude,
-        destination_latitude,
-        origin_cell,
-        destination_cell,
-        origin_geom,
-        destination_geom,
-        ds
-
-    from trips
-
-)
-
-select * from facts
+from {{ trips }}

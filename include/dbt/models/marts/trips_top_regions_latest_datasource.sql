@@ -2,12 +2,14 @@
     The brief's "From the two most commonly appearing regions, which is the latest datasource?": the two regions
     with the most trips (ties by name), each with the datasource of its latest trip (ties by datasource name). The
     first row's region is the most common one; include/sql/trips_questions.sql has the same query on gold.trips.
+    Read from trips_datasource_regions: a region's trips are its datasources' trips, and its latest trip is the
+    last seen of one of them.
 -#}
 with
 
-trips as (
+appearances as (
 
-    select region, datasource, trip_at from {{ ref('stg_trips') }}
+    select * from {{ ref('trips_datasource_regions') }}
 
 ),
 
@@ -15,9 +17,9 @@ top_regions as (
 
     select
         region,
-        count(*)::bigint as trips
+        sum(trips)::bigint as trips
 
-    from trips
+    from appearances
     group by region
     order by trips desc, region
     limit 2
@@ -27,13 +29,12 @@ top_regions as (
 ranked as (
 
     select
-        trips.region,
-        trips.datasource,
-        trips.trip_at,
-        row_number() over (partition by trips.region order by trips.trip_at desc, trips.datasource) as position
+        region,
+        datasource,
+        last_seen,
+        row_number() over (partition by region order by last_seen desc, datasource) as position
 
-    from trips
-    inner join top_regions on trips.region = top_regions.region
+    from appearances
 
 ),
 
@@ -44,7 +45,7 @@ answer as (
         top_regions.trips,
         row_number() over (order by top_regions.trips desc, top_regions.region)::integer as region_rank,
         ranked.datasource as latest_datasource,
-        ranked.trip_at as latest_at
+        ranked.last_seen as latest_at
 
     from top_regions
     inner join ranked on top_regions.region = ranked.region and ranked.position = 1

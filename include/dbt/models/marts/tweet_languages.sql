@@ -1,19 +1,8 @@
 with
 
-languages as (
-
-    select * from {{ ref('stg_tweets_by_language') }}
-
-),
-
 per_language as (
 
-    select
-        lang,
-        sum(tweets)::bigint as tweets
-
-    from languages
-    group by lang
+    {{ tweets_summed_per(ref('stg_tweets_by_language'), 'lang') }}
 
 ),
 

@@ -1,8 +1,10 @@
+{%- set users = ref('stg_users') -%}
+
 with
 
 users as (
 
-    select * from {{ ref('stg_users') }}
+    select * from {{ users }}
 
 ),
 
@@ -21,30 +23,9 @@ ranked as (
 directory as (
 
     select
-        user_id,
-        title,
-        first_name,
-        last_name,
+        {{ column_names(users, except=['ds'], through='last_name') | join(',\n        ') }},
         nullif(concat_ws(' ', first_name, last_name), '') as full_name,
-        gender,
-        email,
-        username,
-        date_of_birth,
-        age,
-        nationality,
-        street,
-        city,
-        state,
-        country,
-        postcode,
-        latitude,
-        longitude,
-        timezone_offset,
-        registered_at,
-        phone,
-        cell,
-        picture_url,
-        first_ds,
+        {{ column_names(users, except=['ds', 'loaded_at'], after='last_name') | join(',\n        ') }},
         ds as last_seen_ds,
         loaded_at
 
