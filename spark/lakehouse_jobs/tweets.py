@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse_jobs import ops
-from lakehouse_jobs.bronze import (
-    DUPLICATE,
-    RECORD,
-    REJECT,
-    Reconciliation,
-    Target,
-    publish_slice,
-)
 from lakehouse_jobs.bronze import HEADER as HEADER_LINE
+from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
 from lakehouse_jobs.iceberg import read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.lines import read_numbered_lines
@@ -88,7 +81,6 @@ BY_LANGUAGE_SCHEMA = T.StructType(
     ]
 )
 
-# Kinds of raw line after classification.
 UNKNOWN_LANGUAGE = "und"  # Twitter's own code for "undetermined"
 
 
@@ -106,13 +98,10 @@ def to_raw(lines: DataFrame, ds: str) -> DataFrame:
     )
 
 
-def classify(raw: DataFrame) -> DataFrame:
-    """Parse and validate raw lines.
+def parse(raw: DataFrame) -> DataFrame:
+    """Parse and validate raw lines: the typed columns, ``kind`` (header, record, reject) and ``reason``.
 
-    Adds the typed columns, ``kind`` (header, record, duplicate, reject) and ``reason`` (for rejects).
     The header is expected once, as line 1 of a file; anywhere else it is a rejected ``repeated_header``.
-    Among valid lines, the first occurrence of a ``tweet_id`` (by file, then line) is the record; the others
-    are duplicates. Rejected lines never count as an occurrence, wherever they stand.
     """
     parts = F.split(F.col("line"), "\t", -1)
     fields = raw.select(
@@ -133,36 +122,49 @@ def classify(raw: DataFrame) -> DataFrame:
         .when(tweet_id.isNull(), "bad_tweet_id")
         .when(created_at.isNull(), "bad_timestamp")
     )
-    parsed = fields.select(
+    return fields.select(
         *raw.columns,
         tweet_id.alias("tweet_id"),
         created_at.alias("created_at"),
         F.when(F.col("_lang") != "", F.lower("_lang")).alias("lang"),
         F.when(F.col("_country_code") != "", F.upper("_country_code")).alias("country_code"),
         reason.alias("reason"),
+        F.when(is_header, HEADER_LINE).when(reason.isNotNull(), REJECT).otherwise(RECORD).alias("kind"),
     )
-    # Validity is part of the partition: a duplicate repeats an earlier *accepted* line, so a rejected line sharing
-    # the id (a bad timestamp, a missing column) must not take the first place from a valid one.
-    valid = ~is_header & F.col("reason").isNull()
-    first_seen = Window.partitionBy("tweet_id", valid).orderBy("_source_file", "_line_number")
-    occurrence = F.when(valid, F.row_number().over(first_seen))
-    return parsed.withColumn(
-        "kind",
-        F.when(is_header, HEADER_LINE)
-        .when(F.col("reason").isNotNull(), REJECT)
-        .when(occurrence == 1, RECORD)
-        .otherwise(DUPLICATE),
-    )
+
+
+LAYER = Layer(
+    domain=DOMAIN,
+    raw=RAW,
+    raw_schema=RAW_SCHEMA,
+    bronze=Target(BRONZE, BRONZE_SCHEMA),
+    rejects=Target(REJECTS, REJECTS_SCHEMA),
+    parse=parse,
+    key=("tweet_id",),
+    order=("_source_file", "_line_number"),
+    to_bronze=lambda rows: rows,
+    to_rejects=lambda rows: rows,
+    unit="lines",
+)
+
+
+def classify(raw: DataFrame) -> DataFrame:
+    """Parse and validate raw lines; ``kind`` is header, record, duplicate or reject.
+
+    Among valid lines, the first occurrence of a ``tweet_id`` (by file, then line) is the record; the others
+    are duplicates. Rejected lines never count as an occurrence, wherever they stand.
+    """
+    return LAYER.classify(raw)
 
 
 def accepted(classified: DataFrame) -> DataFrame:
     """The de-duplicated, typed records of a classified slice."""
-    return classified.where(F.col("kind") == RECORD)
+    return LAYER.accepted(classified)
 
 
 def rejected(classified: DataFrame) -> DataFrame:
     """Every refused line with its reason."""
-    return classified.where(F.col("kind") == REJECT)
+    return LAYER.rejected(classified)
 
 
 def per_hour(bronze: DataFrame) -> DataFrame:
@@ -186,9 +188,6 @@ def by_language(bronze: DataFrame) -> DataFrame:
         .agg(F.count("*").alias("tweets"))
         .orderBy(F.desc("tweets"), "lang")
     )
-
-
-# --- reconciliation ------------------------------------------------------------------------------
 
 
 # --- jobs ------------------------------------------------------------------------------------------
@@ -218,24 +217,7 @@ def run_raw(spark, ds: str, *, source: str | None = None, landing_bucket: str = 
 
 def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.05) -> Reconciliation:
     """Type, validate and de-duplicate the slice; refuse to publish it when too many lines are rejected."""
-    raw = read_slice(spark, RAW, ds)
-    raw_count = raw.count()
-    classified = classify(raw).persist()
-    try:
-        return publish_slice(
-            classified,
-            raw_count,
-            domain=DOMAIN,
-            ds=ds,
-            accepted=accepted(classified),
-            rejected=rejected(classified),
-            bronze=Target(BRONZE, BRONZE_SCHEMA),
-            rejects=Target(REJECTS, REJECTS_SCHEMA),
-            max_reject_ratio=max_reject_ratio,
-            unit="lines",
-        )
-    finally:
-        classified.unpersist()
+    return run_layer(spark, LAYER, ds, max_reject_ratio=max_reject_ratio)
 
 
 def run_gold(spark, ds: str) -> dict[str, int]:

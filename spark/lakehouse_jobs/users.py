@@ -22,14 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse_jobs import ops
-from lakehouse_jobs.bronze import (
-    DUPLICATE,
-    RECORD,
-    REJECT,
-    Reconciliation,
-    Target,
-    publish_slice,
-)
+from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
 from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.ops import SLICE_CHANGES, SLICE_CHANGES_SCHEMA
@@ -297,10 +290,11 @@ def _reason(doc):
 
 
 def parse(raw: DataFrame) -> DataFrame:
-    """Raw rows + ``_doc`` (the parsed document, without secrets) + typed columns ``_t_*`` + ``reason``."""
+    """Raw rows + ``_doc`` (the parsed document, without secrets) + typed columns ``_t_*`` + ``reason`` + ``kind``."""
     parsed = raw.withColumn("_doc", F.from_json("document", DOCUMENT_SCHEMA, _PARSE))
     typed = parsed.select("*", *[value.alias(f"_t_{name}") for name, value in _typed(F.col("_doc")).items()])
-    return typed.withColumn("reason", _reason(F.col("_doc")))
+    typed = typed.withColumn("reason", _reason(F.col("_doc")))
+    return typed.withColumn("kind", F.when(F.col("reason").isNull(), RECORD).otherwise(REJECT))
 
 
 def classify(raw: DataFrame) -> DataFrame:
@@ -309,19 +303,17 @@ def classify(raw: DataFrame) -> DataFrame:
     Among valid documents, the first of a ``user_id`` (by page, then record number) is the record, the others
     duplicates; a refused document never takes a valid one's place.
     """
-    parsed = parse(raw)
-    valid = F.col("reason").isNull()
-    first = Window.partitionBy("_t_user_id", valid).orderBy("_page", "_record_number", "_source_file")
-    return parsed.withColumn(
-        "kind",
-        F.when(~valid, REJECT).when(F.row_number().over(first) == 1, RECORD).otherwise(DUPLICATE),
-    )
+    return LAYER.classify(raw)
+
+
+def _to_bronze(records: DataFrame) -> DataFrame:
+    typed = [F.col(f"_t_{f.name}").alias(f.name) for f in USER_FIELDS]
+    return records.select("ds", *typed, *[f.name for f in LINEAGE])
 
 
 def accepted(classified: DataFrame) -> DataFrame:
     """The typed, de-duplicated users a slice adds to bronze."""
-    typed = [F.col(f"_t_{f.name}").alias(f.name) for f in USER_FIELDS]
-    return classified.where(F.col("kind") == RECORD).select("ds", *typed, *[f.name for f in LINEAGE])
+    return LAYER.accepted(classified)
 
 
 def scrub(text):
@@ -331,8 +323,8 @@ def scrub(text):
     return F.regexp_replace(preceded, _SECRET_VALUE, "")
 
 
-def rejected(classified: DataFrame) -> DataFrame:
-    """Every refused document with its reason; ``record`` never holds a login secret.
+def _to_rejects(rows: DataFrame) -> DataFrame:
+    """Refused documents with their reason; ``record`` never holds a login secret.
 
     A parsed document is written back from the parse (which never read the secrets); any other text is scrubbed.
     ``user_id`` is set for parsed documents only.
@@ -340,9 +332,27 @@ def rejected(classified: DataFrame) -> DataFrame:
     parsed = F.col("_doc").isNotNull() & F.col("_doc._corrupt").isNull()
     record = F.when(parsed, F.to_json(F.col("_doc").dropFields("_corrupt"))).otherwise(scrub(F.col("document")))
     user_id = F.when(parsed, F.col("_t_user_id"))
-    return classified.where(F.col("kind") == REJECT).select(
-        "ds", "reason", user_id.alias("user_id"), record.alias("record"), *[f.name for f in LINEAGE]
-    )
+    return rows.select("ds", "reason", user_id.alias("user_id"), record.alias("record"), *[f.name for f in LINEAGE])
+
+
+LAYER = Layer(
+    domain=DOMAIN,
+    raw=RAW,
+    raw_schema=RAW_SCHEMA,
+    bronze=Target(BRONZE, BRONZE_SCHEMA),
+    rejects=Target(REJECTS, REJECTS_SCHEMA),
+    parse=parse,
+    key=("_t_user_id",),
+    order=("_page", "_record_number", "_source_file"),
+    to_bronze=_to_bronze,
+    to_rejects=_to_rejects,
+    unit="users",
+)
+
+
+def rejected(classified: DataFrame) -> DataFrame:
+    """Every refused document with its reason; ``record`` never holds a login secret."""
+    return LAYER.rejected(classified)
 
 
 # --- gold ------------------------------------------------------------------------------------------
@@ -471,24 +481,7 @@ def run_raw(spark, ds: str, *, source: str | None = None, landing_bucket: str = 
 
 def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliation:
     """Parse, validate and de-duplicate the slice's users; refuse to publish it when too many are rejected."""
-    raw = read_slice(spark, RAW, ds)
-    raw_count = raw.count()
-    classified = classify(raw).persist()
-    try:
-        return publish_slice(
-            classified,
-            raw_count,
-            domain=DOMAIN,
-            ds=ds,
-            accepted=accepted(classified),
-            rejected=rejected(classified),
-            bronze=Target(BRONZE, BRONZE_SCHEMA),
-            rejects=Target(REJECTS, REJECTS_SCHEMA),
-            max_reject_ratio=max_reject_ratio,
-            unit="users",
-        )
-    finally:
-        classified.unpersist()
+    return run_layer(spark, LAYER, ds, max_reject_ratio=max_reject_ratio)
 
 
 def merge_users(changes: DataFrame) -> None:
