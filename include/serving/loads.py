@@ -1,15 +1,28 @@
-"""Shared by the serving loaders: the load-log record, Arrow-to-SQL type mapping, and a background batch encoder."""
+"""The serving loaders' one flow (``load_slice`` over a ``Target``), and what both targets share with it.
+
+``load_slice`` does, for every target: the name and schema checks, skip-on-snapshot from the load-log, creating and
+growing the served table, timing, logging, and cleaning up after a failure. A target (``postgres.PostgresTarget``,
+``tidb.TiDBTarget``) supplies what is its own: its connection handling, its DDL, how it stages a slice and how it
+swaps it in. Both encode batches with ``write_csv`` in a background ``Prefetch`` thread and map Arrow types here.
+"""
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
+import logging
 import queue
+import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
+
+log = logging.getLogger(__name__)
 
 # The load-log table, one per target: its primary key (table_name, ds) names the slice a row describes.
 LOAD_LOG = "_lakehouse_loads"
@@ -20,6 +33,7 @@ DS = "ds"
 MYSQL_KEY_VARCHAR = 255
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,151 @@ def utc_naive(batch: pa.RecordBatch, *, bool_as_int: bool = False) -> pa.RecordB
             changed = True
         columns.append(column)
     return pa.record_batch(columns, names=batch.schema.names) if changed else batch
+
+
+def write_csv(
+    batch: pa.RecordBatch, names: Sequence[str], sink: Any, options: pacsv.WriteOptions, *, bool_as_int: bool = False
+) -> int:
+    """Write ``batch`` to ``sink`` as CSV, timestamps as naive UTC (see ``utc_naive``); returns its rows.
+
+    Raises:
+        ValueError: the batch's columns are not ``names``, in order (a batch that does not match its slice schema).
+    """
+    if batch.schema.names != list(names):
+        raise ValueError(f"batch columns {batch.schema.names} differ from the slice schema {list(names)}")
+    pacsv.write_csv(utc_naive(batch, bool_as_int=bool_as_int), sink, options)
+    return batch.num_rows
+
+
+def add_missing_columns(where: str, wanted: Mapping[str, C], existing: Iterable[str], add: Callable[[str, C], None]):
+    """Schema growth: ``add(name, column)`` each wanted column ``existing`` lacks, one a statement, in schema order.
+
+    A column is never dropped or retyped: a slice without it gets NULLs, as older slices do for a new column.
+
+    Returns:
+        The names added.
+    """
+    present = set(existing)
+    added = []
+    for name, column in wanted.items():
+        if name not in present:
+            log.info("%s: adding column %s %s", where, name, column)
+            add(name, column)
+            added.append(name)
+    return added
+
+
+class Target(abc.ABC):
+    """A serving database, for one load: what ``load_slice`` cannot do the same way for every target.
+
+    Attributes:
+        name_pattern: the table names the target accepts.
+        reserved: column names of its own, which a slice may not have.
+    """
+
+    name_pattern: re.Pattern[str]
+    reserved: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    def where(self, table: str) -> str:
+        """The served table's qualified name, for messages."""
+
+    def check(self, schema: pa.Schema) -> None:  # noqa: B027 - optional
+        """Refuse a schema the target's own extras (point columns, indexes) cannot apply to."""
+
+    def begin(self) -> None:  # noqa: B027 - optional
+        """Ready the connection for the load."""
+
+    @abc.abstractmethod
+    def logged(self, table: str, ds: dt.date) -> tuple[int | None, int] | None:
+        """The (snapshot_id, rows) the load-log holds for the slice, if any."""
+
+    def skip(self) -> None:  # noqa: B027 - optional
+        """End a load that found its snapshot already served, having written nothing."""
+
+    @abc.abstractmethod
+    def ensure(self, table: str, schema: pa.Schema) -> None:
+        """Create the load-log and the served table when missing; add the schema's new columns and the extras."""
+
+    @abc.abstractmethod
+    def stage(self, table: str, ds: dt.date, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+        """Write the slice's rows where readers do not see them yet; returns the rows written."""
+
+    @abc.abstractmethod
+    def swap(self, result: LoadResult) -> None:
+        """Make the staged rows the served slice and record ``result`` in the load-log, atomically for readers."""
+
+    @abc.abstractmethod
+    def abort(self, table: str, ds: dt.date) -> None:
+        """After a failure anywhere before the swap completed: undo what is not served (the old slice stays)."""
+
+    def finish(self, result: LoadResult) -> None:  # noqa: B027 - optional
+        """After the swap: tidy up what the new slice replaced."""
+
+
+def load_slice(
+    target: Target,
+    table: str,
+    ds: dt.date | str,
+    schema: pa.Schema,
+    snapshot_id: int | None,
+    batches: Iterable[pa.RecordBatch],
+) -> LoadResult:
+    """Replace the rows of slice ``ds`` of ``table`` in ``target`` with ``batches``; readers never see a partial slice.
+
+    A slice whose load-log row already names ``snapshot_id`` is left alone (no writes, the batches unread) and
+    reported skipped. On any error the target aborts (the previous rows stay served) and the error is raised again.
+
+    Args:
+        target: the serving database, for this load.
+        table: the gold table name, e.g. ``tweets_per_hour``.
+        ds: the slice date.
+        schema: the Arrow schema of the batches; it must have a ``ds`` date column.
+        snapshot_id: the Iceberg snapshot the batches come from.
+        batches: the slice's record batches, consumed once, one at a time.
+
+    Returns:
+        The ``LoadResult`` (``skipped`` when the snapshot was already loaded).
+    """
+    started = time.monotonic()
+    if not target.name_pattern.match(table):
+        raise ValueError(f"table name {table!r} must match {target.name_pattern.pattern}")
+    ds = as_date(ds)
+    check_schema(schema, reserved=target.reserved)
+    target.check(schema)
+    target.begin()
+    try:
+        found = target.logged(table, ds)
+        if found is not None and found[0] == snapshot_id:
+            target.skip()
+            log.info("%s ds=%s already holds snapshot %s: skipped", target.where(table), ds, snapshot_id)
+            return LoadResult(table, ds, found[1], snapshot_id, time.monotonic() - started, skipped=True)
+        target.ensure(table, schema)
+        rows = target.stage(table, ds, schema, batches)
+        result = LoadResult(table, ds, rows, snapshot_id, time.monotonic() - started, skipped=False)
+        target.swap(result)
+    except BaseException:
+        target.abort(table, ds)
+        raise
+    target.finish(result)
+    log.info(
+        "%s ds=%s: %d rows from snapshot %s in %.2fs", target.where(table), ds, rows, snapshot_id, result.duration_s
+    )
+    return result
+
+
+def loader(target: Callable[..., Target]) -> Callable[..., LoadResult]:
+    """A target's public loader: ``load(conn, table, ds, schema, snapshot_id, batches, **options)``.
+
+    It runs ``load_slice`` (whose arguments follow ``conn``) into ``target(conn, **options)``, a target for one load;
+    the options are the target's (see its class).
+    """
+
+    def load(conn: Any, *slice_args: Any, **options: Any) -> LoadResult:
+        return load_slice(target(conn, **options), *slice_args)
+
+    load.__doc__ = f"``load_slice`` into ``{target.__name__}(conn, **options)``: {target.__doc__}"
+    return load
 
 
 class _Failed:

@@ -29,24 +29,14 @@ import datetime as dt
 import logging
 import re
 import secrets
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from include.serving.loads import (
-    DS,
-    LOAD_LOG,
-    LOADED_AT,
-    LoadResult,
-    Prefetch,
-    as_date,
-    check_schema,
-    postgres_type,
-    utc_naive,
-)
+from include.serving import loads
+from include.serving.loads import DS, LOAD_LOG, LOADED_AT, LoadResult, Target
 from include.serving.table_specs import PointColumn
 
 log = logging.getLogger(__name__)
@@ -96,6 +86,9 @@ class _Column(NamedTuple):
 
     type: str
     generated: str | None = None
+
+    def __str__(self) -> str:
+        return self.type
 
     def definition(self, name: str) -> str:
         if self.generated is None:
@@ -196,18 +189,19 @@ def _ensure_target(
         " table_name text NOT NULL, ds date NOT NULL, snapshot_id bigint, rows bigint NOT NULL,"
         " duration_s double precision NOT NULL, loaded_at timestamptz NOT NULL, PRIMARY KEY (table_name, ds))"
     )
-    wanted = {field.name: _Column(postgres_type(field.type)) for field in schema}
+    wanted = {field.name: _Column(loads.postgres_type(field.type)) for field in schema}
     created = {**wanted, LOADED_AT: _Column("timestamptz"), **{p.name: _point_column(p, postgis) for p in points}}
     definition = ", ".join(column.definition(name) for name, column in created.items())
     cur.execute(f"CREATE TABLE IF NOT EXISTS {parent} ({definition}) PARTITION BY LIST ({ident(DS)})")
     cur.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", (parent,))
     if cur.fetchone()[0] != "p":
         raise RuntimeError(f"{target}.{table} exists but is not partitioned by ds: drop it or load it elsewhere")
-    existing = _columns(cur, parent)
-    for name, column in wanted.items():
-        if name not in existing:
-            log.info("%s.%s: adding column %s %s", target, table, name, column.type)
-            cur.execute(f"ALTER TABLE {parent} ADD COLUMN {column.definition(name)}")
+    loads.add_missing_columns(
+        f"{target}.{table}",
+        wanted,
+        _columns(cur, parent),
+        lambda name, column: cur.execute(f"ALTER TABLE {parent} ADD COLUMN {column.definition(name)}"),
+    )
     _ensure_points(cur, parent, table, points, postgis)
     return _columns(cur, parent)
 
@@ -242,11 +236,9 @@ class _CsvStream:
 
 def _encoder(names: list[str]):
     def encode(batch: pa.RecordBatch) -> tuple[bytes, int]:
-        if batch.schema.names != names:
-            raise ValueError(f"batch columns {batch.schema.names} differ from the slice schema {names}")
         sink = pa.BufferOutputStream()
-        pacsv.write_csv(utc_naive(batch), sink, _CSV)
-        return sink.getvalue().to_pybytes(), batch.num_rows
+        rows = loads.write_csv(batch, names, sink, _CSV)
+        return sink.getvalue().to_pybytes(), rows
 
     return encode
 
@@ -273,7 +265,7 @@ def _index_like_parent(cur: Any, parent: str, staging: str) -> None:
 
 def _copy(cur: Any, staging: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
     columns = ", ".join(ident(name) for name in schema.names)
-    prefetch = Prefetch(batches, _encoder(schema.names))
+    prefetch = loads.Prefetch(batches, _encoder(schema.names))
     stream = _CsvStream(iter(prefetch))
     try:
         cur.copy_expert(f"COPY {staging} ({columns}) FROM STDIN WITH (FORMAT csv)", stream, size=1 << 20)
@@ -325,76 +317,81 @@ def _record(cur: Any, target: str, result: LoadResult, loaded_at: dt.datetime) -
     )
 
 
-def load_slice_postgres(
-    conn: Any,
-    table: str,
-    ds: dt.date | str,
-    schema: pa.Schema,
-    snapshot_id: int | None,
-    batches: Iterable[pa.RecordBatch],
-    *,
-    target_schema: str = TARGET_SCHEMA,
-    slice_schema: str = SLICE_SCHEMA,
-    point_columns: Sequence[PointColumn] = (),
-) -> LoadResult:
-    """Replace the rows of slice ``ds`` of ``<target_schema>.<table>`` with ``batches``, atomically.
+class PostgresTarget(Target):
+    """The PostgreSQL target of one load; ``load_slice_postgres(conn, table, ds, schema, snapshot_id, batches, ...)``.
 
-    A slice whose load-log row already names ``snapshot_id`` is left alone (no writes) and reported skipped.
-    The connection is switched out of autocommit; the DDL that creates or grows the table commits first, then
-    the staging, COPY and swap run in one transaction. On any error that transaction is rolled back (the
-    previous rows stay served) and the error raised again.
+    A slice whose load-log row already names ``snapshot_id`` is left alone (no writes) and reported skipped. The
+    connection (psycopg2, see ``connect``, not inside a transaction) is switched out of autocommit; the DDL that
+    creates or grows the table commits first, then the staging, COPY and swap run in one transaction. On any error
+    that transaction is rolled back (the previous rows stay served) and the error raised again.
 
     Args:
         conn: a psycopg2 connection (see ``connect``), not inside a transaction.
-        table: the gold table name, e.g. ``tweets_per_hour``.
-        ds: the slice date.
-        schema: the Arrow schema of the batches; it must have a ``ds`` date column.
-        snapshot_id: the Iceberg snapshot the batches come from.
-        batches: the slice's record batches, consumed once, one at a time.
         target_schema: the served schema (``gold``).
         slice_schema: where the partitions live (``gold_slices``).
         point_columns: PostGIS point columns generated from the slice's coordinate columns, each with a GiST
             index (see ``include.serving.table_specs``); the PostGIS extension is created when missing.
-
-    Returns:
-        The ``LoadResult`` (``skipped`` when the snapshot was already loaded).
     """
-    started = time.monotonic()
-    if not _NAME.match(table):
-        raise ValueError(f"table name {table!r} must match {_NAME.pattern}")
-    ds = as_date(ds)
-    check_schema(schema, reserved=[point.name for point in point_columns])
-    _check_points(schema, point_columns)
-    import psycopg2.extensions
 
-    if conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
-        raise ValueError("the connection is inside a transaction: commit or roll it back before loading")
-    conn.autocommit = False
-    try:
-        with conn.cursor() as cur:
-            found = _logged(cur, target_schema, table, ds)
-            if found is not None and found[0] == snapshot_id:
-                conn.rollback()
-                log.info("%s.%s ds=%s already holds snapshot %s: skipped", target_schema, table, ds, snapshot_id)
-                return LoadResult(table, ds, found[1], snapshot_id, time.monotonic() - started, skipped=True)
-            columns = _ensure_target(cur, target_schema, table, slice_schema, schema, point_columns)
-            conn.commit()
-            loaded_at = dt.datetime.now(dt.UTC)
-            staging_name = f"{table}__{ds:%Y%m%d}__{secrets.token_hex(4)}"
-            staging = f"{ident(slice_schema)}.{ident(staging_name)}"
+    name_pattern = _NAME
+
+    def __init__(self, conn: Any, *, target_schema=TARGET_SCHEMA, slice_schema=SLICE_SCHEMA, point_columns=()) -> None:
+        self.conn = conn
+        self.target_schema: str = target_schema
+        self.slice_schema: str = slice_schema
+        self.points: tuple[PointColumn, ...] = tuple(point_columns)
+        self.reserved = tuple(point.name for point in self.points)
+        self._columns: dict[str, _Column] = {}
+        self._staging_name = ""
+        self._loaded_at = dt.datetime.now(dt.UTC)
+
+    def where(self, table: str) -> str:
+        return f"{self.target_schema}.{table}"
+
+    def check(self, schema: pa.Schema) -> None:
+        _check_points(schema, self.points)
+
+    def begin(self) -> None:
+        import psycopg2.extensions
+
+        if self.conn.get_transaction_status() != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            raise ValueError("the connection is inside a transaction: commit or roll it back before loading")
+        self.conn.autocommit = False
+
+    def logged(self, table: str, ds: dt.date) -> tuple[int | None, int] | None:
+        with self.conn.cursor() as cur:
+            return _logged(cur, self.target_schema, table, ds)
+
+    def skip(self) -> None:
+        self.conn.rollback()
+
+    def ensure(self, table: str, schema: pa.Schema) -> None:
+        with self.conn.cursor() as cur:
+            self._columns = _ensure_target(cur, self.target_schema, table, self.slice_schema, schema, self.points)
+        self.conn.commit()
+
+    def stage(self, table: str, ds: dt.date, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+        self._loaded_at = dt.datetime.now(dt.UTC)
+        self._staging_name = f"{table}__{ds:%Y%m%d}__{secrets.token_hex(4)}"
+        staging = f"{ident(self.slice_schema)}.{ident(self._staging_name)}"
+        with self.conn.cursor() as cur:
             # The CSV carries timestamps as naive UTC (see utc_naive): read them in UTC, for this transaction only.
             cur.execute("SET LOCAL TIME ZONE 'UTC'")
-            _stage(cur, staging, columns, ds, loaded_at)
+            _stage(cur, staging, self._columns, ds, self._loaded_at)
             rows = _copy(cur, staging, schema, batches)
-            _index_like_parent(cur, f"{ident(target_schema)}.{ident(table)}", staging)
-            _swap(cur, target_schema, table, slice_schema, staging_name, ds)
-            result = LoadResult(table, ds, rows, snapshot_id, time.monotonic() - started, skipped=False)
-            _record(cur, target_schema, result, loaded_at)
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    log.info(
-        "%s.%s ds=%s: %d rows from snapshot %s in %.2fs", target_schema, table, ds, rows, snapshot_id, result.duration_s
-    )
-    return result
+            _index_like_parent(cur, f"{ident(self.target_schema)}.{ident(table)}", staging)
+        return rows
+
+    def swap(self, result: LoadResult) -> None:
+        with self.conn.cursor() as cur:
+            _swap(cur, self.target_schema, result.table, self.slice_schema, self._staging_name, result.ds)
+            _record(cur, self.target_schema, result, self._loaded_at)
+        self.conn.commit()
+
+    def abort(self, table: str, ds: dt.date) -> None:
+        # The staging table goes with the transaction.
+        self.conn.rollback()
+
+
+# Replace the rows of slice ds of <target_schema>.<table> with the batches, atomically (see PostgresTarget).
+load_slice_postgres = loads.loader(PostgresTarget)

@@ -18,6 +18,10 @@ whatever the slice's size. A failure before the flip leaves the old slice served
 the next load). A delete+insert in one transaction below a size threshold would need a second code path for big
 slices anyway, with the same guarantee.
 
+Load ids come from the database, not from a worker's clock: the counter ``_lakehouse_load_ids`` hands out the next
+one in a transaction of its own (a row lock orders concurrent loads), so a load that starts later has a larger id
+whichever worker runs it, and a flip never lets an older load replace a newer one (``SupersededLoad``).
+
 Old versions are deleted by a moving lower bound on the primary key ``(ds, _load_id, _row)``: each batch is one key
 range ``_row`` in ``[r, r + 10,000)`` of one old load, and the next batch starts its search at the end of the last
 one. A ``DELETE ... LIMIT`` loop would instead scan from the slice's start every time, and in TiDB the rows already
@@ -27,11 +31,12 @@ The same SQL runs on MariaDB (the stand-in for TiDB in tests), with TiDB's ``sql
 connection (``SESSION_DEFAULTS``); where the two servers need different SQL (``ANALYZE``), names ending in
 ``_MARIADB`` hold the MariaDB form, chosen by the server's version string. Statements failing with TiDB's retryable
 errors (write conflicts, schema changes, PD/TiKV timeouts, unavailable regions, deadlocks, lock wait timeouts) are
-retried with bounded, jittered backoff. ``LOAD DATA LOCAL`` needs ``local_infile`` on the client (``connect`` sets
-it); MariaDB and TiDB allow it by default on the server side. The servers differ on bad data: MariaDB (like MySQL)
-treats ``LOCAL`` as ``IGNORE``, turning conversion errors and duplicate keys into warnings and skipping or truncating
-the row, so the loader fails a chunk with any warning; TiDB raises an error instead (strict ``sql_mode``, duplicate
-keys), which fails the statement. Either way the chunk fails and the load is discarded.
+retried with bounded, jittered backoff (one tenacity policy, ``with_retries``). ``LOAD DATA LOCAL`` needs
+``local_infile`` on the client (``connect`` sets it); MariaDB and TiDB allow it by default on the server side. The
+servers differ on bad data: MariaDB (like MySQL) treats ``LOCAL`` as ``IGNORE``, turning conversion errors and
+duplicate keys into warnings and skipping or truncating the row, so the loader fails a chunk with any warning; TiDB
+raises an error instead (strict ``sql_mode``, duplicate keys), which fails the statement. Either way the chunk fails
+and the load is discarded.
 
 A table can get secondary indexes of its own (``indexes``, e.g. for the trips' bounding-box queries): created with
 the rows table, or added one ``ALTER TABLE`` each (TiDB's online DDL) when the table exists without them. Each ends
@@ -49,27 +54,17 @@ import datetime as dt
 import logging
 import math
 import os
-import random
 import re
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import tenacity
 
-from include.serving.loads import (
-    DS,
-    LOAD_LOG,
-    LOADED_AT,
-    LoadResult,
-    Prefetch,
-    as_date,
-    check_schema,
-    mysql_type,
-    utc_naive,
-)
+from include.serving import loads
+from include.serving.loads import DS, LOAD_LOG, LOADED_AT, LoadResult, Target
 from include.serving.table_specs import SecondaryIndex
 
 log = logging.getLogger(__name__)
@@ -77,6 +72,8 @@ log = logging.getLogger(__name__)
 DEFAULT_CONN_ID = "tidb"
 DATABASE = "lakehouse"
 LOAD_ID = "_load_id"
+# One row: the last load id handed out in the database (see _next_load_id).
+LOAD_IDS = "_lakehouse_load_ids"
 # Row number within a load: with ds and _load_id the clustered primary key, so rows append in key order and the
 # view's join and the deletes of old versions read one key range (a secondary index measured 15% slower).
 ROW = "_row"
@@ -152,10 +149,20 @@ def ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _retryable(error: BaseException) -> bool:
+    import pymysql
+
+    return isinstance(error, pymysql.err.MySQLError) and bool(error.args) and error.args[0] in RETRYABLE
+
+
 def with_retries(
     action: Callable[[], R], conn: Any = None, *, attempts: int = 5, base_delay: float = 0.2, max_delay: float = 5.0
 ) -> R:
     """Run ``action``; on a retryable TiDB/MySQL error roll back ``conn`` and run it again, up to ``attempts`` times.
+
+    The serving loaders' one retry policy (tenacity): only the error codes in ``RETRYABLE``, at most ``attempts``
+    tries, waits doubling from ``base_delay`` up to ``max_delay`` with "equal jitter" (between half and all of the
+    wait); the last error is raised as it was.
 
     Args:
         action: the work, a callable without arguments; it must be safe to run again after a rollback.
@@ -166,21 +173,29 @@ def with_retries(
     Returns:
         What ``action`` returned.
     """
-    import pymysql
 
-    for attempt in range(1, attempts + 1):
-        try:
-            return action()
-        except pymysql.err.MySQLError as error:
-            code = error.args[0] if error.args else None
-            if code not in RETRYABLE or attempt == attempts:
-                raise
-            if conn is not None:
-                conn.rollback()
-            delay = min(max_delay, base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
-            log.warning("retryable error %s (attempt %d/%d), again in %.2fs: %s", code, attempt, attempts, delay, error)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        if conn is not None:
+            conn.rollback()
+        error = state.outcome.exception()
+        log.warning(
+            "retryable error %s (attempt %d/%d), again in %.2fs: %s",
+            error.args[0],
+            state.attempt_number,
+            attempts,
+            state.upcoming_sleep,
+            error,
+        )
+
+    half = {"multiplier": base_delay / 2, "max": max_delay / 2}
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_retryable),
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_exponential(**half) + tenacity.wait_random_exponential(**half),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return retrying(action)
 
 
 def _execute(conn: Any, sql: str, args: Any = None) -> int:
@@ -265,10 +280,11 @@ def _ensure_target(
         " loaded_at DATETIME(6) NOT NULL, load_id BIGINT NOT NULL, PRIMARY KEY (table_name, ds))"
         " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
     )
+    _ensure_load_ids(conn, db)
     rows_table = f"{ident(db)}.{ident(table + ROWS_SUFFIX)}"
     # A TEXT column cannot be indexed without a prefix length: indexed strings are VARCHAR(255).
     indexed = {*keys, *(name for index in indexes for name in index.columns)}
-    wanted = {field.name: mysql_type(field.type, key=field.name in indexed) for field in schema}
+    wanted = {field.name: loads.mysql_type(field.type, key=field.name in indexed) for field in schema}
     definition = ", ".join(f"{ident(name)} {my_type}" for name, my_type in wanted.items())
     key = ", ".join(ident(name) for name in (DS, LOAD_ID, ROW))
     index = f", KEY slice_keys ({', '.join(ident(name) for name in (DS, LOAD_ID, *keys))})" if keys else ""
@@ -280,12 +296,13 @@ def _ensure_target(
         " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
     )
     existing = list(_table_columns(conn, db, table + ROWS_SUFFIX))
-    for name, my_type in wanted.items():
-        if name not in existing:
-            log.info("%s.%s: adding column %s %s", db, table, name, my_type)
-            # One column a statement: older TiDB versions refuse several in one ALTER.
-            _execute(conn, f"ALTER TABLE {rows_table} ADD COLUMN {ident(name)} {my_type}")
-            existing.append(name)
+    # One column a statement: older TiDB versions refuse several in one ALTER.
+    existing += loads.add_missing_columns(
+        f"{db}.{table}",
+        wanted,
+        existing,
+        lambda name, my_type: _execute(conn, f"ALTER TABLE {rows_table} ADD COLUMN {ident(name)} {my_type}"),
+    )
     _add_missing_indexes(conn, db, table, indexes)
     served = [name for name in existing if name not in (LOAD_ID, ROW)]
     view = _table_columns(conn, db, table)
@@ -294,6 +311,37 @@ def _ensure_target(
     if list(view) != served:
         _execute(conn, _view_sql(db, table, served))
     return served
+
+
+def _ensure_load_ids(conn: Any, db: str) -> None:
+    """The load-id counter, started past every load id the load-log holds (older loaders took them from the clock)."""
+    counter = f"{ident(db)}.{ident(LOAD_IDS)}"
+    _execute(
+        conn,
+        f"CREATE TABLE IF NOT EXISTS {counter} (id TINYINT NOT NULL, last_load_id BIGINT NOT NULL, PRIMARY KEY (id))",
+    )
+    _execute(
+        conn,
+        f"INSERT INTO {counter} (id, last_load_id) SELECT 1, (SELECT COALESCE(MAX(load_id), 0)"
+        f" FROM {ident(db)}.{ident(LOAD_LOG)}) FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM {counter} WHERE id = 1)",
+    )
+
+
+def _next_load_id(conn: Any, db: str) -> int:
+    """The next load id of the database: larger than every one handed out before, from any worker."""
+    counter = f"{ident(db)}.{ident(LOAD_IDS)}"
+
+    def run() -> int:
+        conn.begin()
+        with conn.cursor() as cur:
+            # The row lock orders concurrent loads: each reads the value the previous one wrote.
+            cur.execute(f"SELECT last_load_id FROM {counter} WHERE id = 1 FOR UPDATE")
+            (last,) = cur.fetchone()
+            cur.execute(f"UPDATE {counter} SET last_load_id = %s WHERE id = 1", (last + 1,))
+        conn.commit()
+        return int(last) + 1
+
+    return with_retries(run, conn)
 
 
 def _index_sql(index: SecondaryIndex) -> str:
@@ -342,12 +390,10 @@ def _chunks(batches: Iterable[pa.RecordBatch], size: int, entries_per_row: int =
 
 def _csv_writer(directory: str, names: list[str]) -> Callable[[pa.RecordBatch], tuple[str, int]]:
     def write(chunk: pa.RecordBatch) -> tuple[str, int]:
-        if chunk.schema.names[:-1] != names:
-            raise ValueError(f"batch columns {chunk.schema.names} differ from the slice schema {names}")
         fd, path = tempfile.mkstemp(suffix=".csv", dir=directory)
         with os.fdopen(fd, "wb") as sink:
-            pacsv.write_csv(utc_naive(chunk, bool_as_int=True), sink, _CSV)
-        return path, chunk.num_rows
+            rows = loads.write_csv(chunk, [*names, ROW], sink, _CSV, bool_as_int=True)
+        return path, rows
 
     return write
 
@@ -389,7 +435,7 @@ def _stage(
     total = 0
     with (
         tempfile.TemporaryDirectory(prefix="lakehouse-tidb-") as directory,
-        Prefetch(_chunks(batches, MAX_TXN_ROWS, entries_per_row), _csv_writer(directory, schema.names)) as files,
+        loads.Prefetch(_chunks(batches, MAX_TXN_ROWS, entries_per_row), _csv_writer(directory, schema.names)) as files,
     ):
         for path, rows in files:
             _load_file(conn, sql, path, rows, loaded_at, load_id)
@@ -536,72 +582,75 @@ def _discard(conn: Any, db: str, table: str, ds: dt.date, load_id: int) -> None:
         log.exception("could not remove the rows of failed load %s of %s.%s ds=%s", load_id, db, table, ds)
 
 
-def load_slice_tidb(
-    conn: Any,
-    table: str,
-    ds: dt.date | str,
-    schema: pa.Schema,
-    snapshot_id: int | None,
-    batches: Iterable[pa.RecordBatch],
-    *,
-    database: str | None = None,
-    key_columns: Sequence[str] = (),
-    indexes: Sequence[SecondaryIndex] = (),
-) -> LoadResult:
-    """Replace the rows of slice ``ds`` of ``<database>.<table>`` with ``batches``, never showing a partial slice.
+class TiDBTarget(Target):
+    """The TiDB target of one load; ``load_slice_tidb(conn, table, ds, schema, snapshot_id, batches, ...)``.
 
-    A slice whose load-log row already names ``snapshot_id`` is left alone (no writes) and reported skipped.
+    Replaces the rows of the slice, never showing a partial one: rows staged under a new load id in chunk
+    transactions, then one flip (see the module's docstring). A slice whose load-log row already names
+    ``snapshot_id`` is left alone (no writes) and reported skipped. ``SupersededLoad`` is raised when a newer load
+    of the same slice finished first (its rows are served).
 
     Args:
         conn: a PyMySQL connection with ``local_infile=True`` (see ``connect``); it is put in autocommit mode.
-        table: the gold table name, e.g. ``tweets_by_language``.
-        ds: the slice date.
-        schema: the Arrow schema of the batches; it must have a ``ds`` date column.
-        snapshot_id: the Iceberg snapshot the batches come from.
-        batches: the slice's record batches, consumed once, one at a time.
         database: the served database; by default the connection's current database, else ``lakehouse``.
         key_columns: columns the REST API looks rows up by: indexed after ``ds``, strings as ``VARCHAR(255)``.
         indexes: further secondary indexes of the rows table (see ``include.serving.table_specs``), created or
             added when missing; each gets ``(ds, _load_id)`` appended.
-
-    Returns:
-        The ``LoadResult`` (``skipped`` when the snapshot was already loaded).
-
-    Raises:
-        SupersededLoad: a newer load of the same slice finished first (its rows are served).
     """
-    started = time.monotonic()
-    if not _NAME.match(table):
-        raise ValueError(f"table name {table!r} must match {_NAME.pattern}")
-    if not getattr(conn, "_local_infile", True):
-        raise ValueError("the connection needs local_infile=True for LOAD DATA LOCAL INFILE")
-    ds = as_date(ds)
-    check_schema(schema, reserved=(LOAD_ID, ROW))
-    _check_indexes(schema, indexes)
-    conn.autocommit(True)
-    database = database or _fetchall(conn, "SELECT DATABASE()")[0][0] or DATABASE
-    found = _logged(conn, database, table, ds)
-    if found is not None and found[0] == snapshot_id:
-        log.info("%s.%s ds=%s already holds snapshot %s: skipped", database, table, ds, snapshot_id)
-        return LoadResult(table, ds, found[1], snapshot_id, time.monotonic() - started, skipped=True)
-    _ensure_target(conn, database, table, schema, list(key_columns), indexes)
-    # Increasing, so a flip can tell a newer load from an older one.
-    load_id = time.time_ns() // 1000
-    # The row itself, the slice_keys index when keyed, and each secondary index: what a row adds to a transaction.
-    entries_per_row = 1 + bool(key_columns) + len(indexes)
-    try:
-        rows = _stage(conn, database, table, schema, batches, load_id, entries_per_row)
-        result = LoadResult(table, ds, rows, snapshot_id, time.monotonic() - started, skipped=False)
-        _flip(conn, database, result, load_id)
-    except BaseException:
-        _discard(conn, database, table, ds, load_id)
-        raise
-    _delete_rows(conn, database, table, ds, "<", load_id)
-    if indexes:
-        served = _served_rows(conn, database, table)
-        if _should_analyze(served - rows + (found[1] if found is not None else 0), served):
-            _analyze(conn, database, table, indexes)
-    log.info(
-        "%s.%s ds=%s: %d rows from snapshot %s in %.2fs", database, table, ds, rows, snapshot_id, result.duration_s
-    )
-    return result
+
+    name_pattern = _NAME
+    reserved = (LOAD_ID, ROW)
+
+    def __init__(self, conn: Any, *, database: str | None = None, key_columns=(), indexes=()) -> None:
+        self.conn = conn
+        self.database = database or ""
+        self.keys: list[str] = list(key_columns)
+        self.indexes: tuple[SecondaryIndex, ...] = tuple(indexes)
+        self.load_id: int | None = None
+        self._found: tuple[int | None, int] | None = None
+
+    def where(self, table: str) -> str:
+        return f"{self.database}.{table}"
+
+    def check(self, schema: pa.Schema) -> None:
+        if not getattr(self.conn, "_local_infile", True):
+            raise ValueError("the connection needs local_infile=True for LOAD DATA LOCAL INFILE")
+        _check_indexes(schema, self.indexes)
+
+    def begin(self) -> None:
+        self.conn.autocommit(True)
+        self.database = self.database or _fetchall(self.conn, "SELECT DATABASE()")[0][0] or DATABASE
+
+    def logged(self, table: str, ds: dt.date) -> tuple[int | None, int] | None:
+        self._found = _logged(self.conn, self.database, table, ds)
+        return self._found
+
+    def ensure(self, table: str, schema: pa.Schema) -> None:
+        _ensure_target(self.conn, self.database, table, schema, self.keys, self.indexes)
+
+    def stage(self, table: str, ds: dt.date, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+        self.load_id = _next_load_id(self.conn, self.database)
+        # The row itself, the slice_keys index when keyed, and each secondary index: what a row adds to a transaction.
+        entries_per_row = 1 + bool(self.keys) + len(self.indexes)
+        return _stage(self.conn, self.database, table, schema, batches, self.load_id, entries_per_row)
+
+    def swap(self, result: LoadResult) -> None:
+        assert self.load_id is not None
+        _flip(self.conn, self.database, result, self.load_id)
+
+    def abort(self, table: str, ds: dt.date) -> None:
+        if self.load_id is not None:
+            _discard(self.conn, self.database, table, ds, self.load_id)
+
+    def finish(self, result: LoadResult) -> None:
+        assert self.load_id is not None
+        _delete_rows(self.conn, self.database, result.table, result.ds, "<", self.load_id)
+        if self.indexes:
+            served = _served_rows(self.conn, self.database, result.table)
+            before = served - result.rows + (self._found[1] if self._found is not None else 0)
+            if _should_analyze(before, served):
+                _analyze(self.conn, self.database, result.table, self.indexes)
+
+
+# Replace the rows of slice ds of <database>.<table> with the batches, never showing a partial slice (see TiDBTarget).
+load_slice_tidb = loads.loader(TiDBTarget)

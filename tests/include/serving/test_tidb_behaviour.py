@@ -121,6 +121,52 @@ def test_discarding_a_failed_load_deletes_only_that_load(mysql_connect, mysql_da
     assert rows_by_load(conn, mysql_database, table_name) == {(DS_A, served_load): 40}
 
 
+# --- load ids from the database, not from a clock ------------------------------------------------------------------
+
+
+def served_load_id(conn, db: str, table: str, ds: dt.date) -> int:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT load_id FROM `{db}`._lakehouse_loads WHERE table_name = %s AND ds = %s", (table, ds))
+        return cur.fetchone()[0]
+
+
+def test_a_later_load_wins_whatever_the_workers_clocks_say(mysql_connect, mysql_database, table_name, monkeypatch):
+    import time
+
+    first_worker, second_worker = mysql_connect(), mysql_connect()
+    load_slice_tidb(first_worker, table_name, DS_A, SCHEMA, 1, [batch(DS_A, 3)], database=mysql_database)
+    first = served_load_id(first_worker, mysql_database, table_name, DS_A)
+    # The second worker's clock is a day behind: a load id taken from it would be older, and the flip refused.
+    behind = time.time_ns() - 86_400 * 10**9
+    monkeypatch.setattr(time, "time_ns", lambda: behind)
+
+    load_slice_tidb(second_worker, table_name, DS_A, SCHEMA, 2, [batch(DS_A, 5, start=100)], database=mysql_database)
+
+    assert served_load_id(first_worker, mysql_database, table_name, DS_A) == first + 1
+    assert rows_by_load(first_worker, mysql_database, table_name) == {(DS_A, first + 1): 5}
+
+
+def test_the_counter_starts_past_load_ids_an_older_loader_took_from_the_clock(
+    mysql_connect, mysql_database, table_name
+):
+    conn = mysql_connect()
+    load_slice_tidb(conn, table_name, DS_A, SCHEMA, 1, [batch(DS_A, 3)], database=mysql_database)
+    clock_era = 1_764_000_000_000_000 + 10**12  # microseconds since 1970, past every id the counter gave so far
+    with conn.cursor() as cur:
+        # As an older loader left the database: its load ids were the clock, and it had no counter.
+        cur.execute(f"UPDATE `{mysql_database}`.`{table_name}__rows` SET _load_id = %s", (clock_era,))
+        cur.execute(
+            f"UPDATE `{mysql_database}`._lakehouse_loads SET load_id = %s WHERE table_name = %s",
+            (clock_era, table_name),
+        )
+        cur.execute(f"DROP TABLE `{mysql_database}`._lakehouse_load_ids")
+
+    load_slice_tidb(conn, table_name, DS_A, SCHEMA, 2, [batch(DS_A, 4)], database=mysql_database)
+
+    assert served_load_id(conn, mysql_database, table_name, DS_A) > clock_era
+    assert sorted(rows_by_load(conn, mysql_database, table_name).values()) == [4]
+
+
 # --- analyze only on growth, only the questions' indexes ------------------------------------------------------------
 
 
