@@ -304,12 +304,37 @@ def _last_event_id(header: str | None, query: int | None) -> int:
         raise ApiError(422, "Invalid Last-Event-ID", "Last-Event-ID must be an event id (an integer).") from None
 
 
+UPLOAD_DOC = (
+    "A CSV file of the trips feed (`region,origin_coord,destination_coord,datetime,datasource`), as the "
+    "multipart/form-data field `file`, streamed to `landing/trips/uploads/`; the trips pipeline picks it up "
+    "like any dropped file. Needs an API key with the `ingest` scope (a `read` key gets 403). Returns the "
+    "ingestion id; follow it on `GET /v1/ingestions/{ingestion_id}/events`."
+)
 SSE_DOC = (
     "Server-Sent Events (`text/event-stream`), pushed as the pipeline progresses (PostgreSQL LISTEN/NOTIFY): "
     "`landed` (path, bytes, source), `raw` (lines), `bronze` (accepted, duplicates, rejects), `gold` (trips), "
     "`served` (PostgreSQL and TiDB rows) and `failed` (stage and the one-line reason). Each event has an `id`; "
     "reconnect with the `Last-Event-ID` header (browsers do it by themselves) or `last_event_id` to resume after it."
 )
+
+
+LastEventIdQuery = Annotated[int | None, Query(ge=0, description="Resume after this event id.", examples=[0])]
+LastEventIdHeader = Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)]
+SSE_EXAMPLE = "id: 7\nevent: raw\ndata: {...}\n\n"
+STREAM_ENDS = "The stream ends after `served` or `failed`."
+
+
+def _sse_route(operation_id: str, summary: str, ends: str, *, not_found: bool = False) -> dict[str, Any]:
+    """The keyword arguments of an event stream route, all but its path; ``not_found`` adds the 404."""
+    errors = (403, 404, 422, 503) if not_found else (403, 422, 503)
+    return {
+        "operation_id": operation_id,
+        "summary": summary,
+        "description": f"{SSE_DOC} {ends}",
+        "response_class": StreamingResponse,
+        "dependencies": [Depends(require_scope("read"))],
+        "responses": {200: {"content": {SSE: {"example": SSE_EXAMPLE}}}, **responses(*errors)},
+    }
 
 
 def ingest_router() -> APIRouter:
@@ -320,12 +345,7 @@ def ingest_router() -> APIRouter:
         UPLOAD_PATH,
         operation_id="trips_upload_file",
         summary="Upload a trips CSV file",
-        description=(
-            "A CSV file of the trips feed (`region,origin_coord,destination_coord,datetime,datasource`), as the "
-            "multipart/form-data field `file`, streamed to `landing/trips/uploads/`; the trips pipeline picks it up "
-            "like any dropped file. Needs an API key with the `ingest` scope (a `read` key gets 403). Returns the "
-            "ingestion id; follow it on `GET /v1/ingestions/{ingestion_id}/events`."
-        ),
+        description=UPLOAD_DOC,
         status_code=202,
         response_model=Uploaded,
         dependencies=[Depends(require_scope("ingest"))],
@@ -353,22 +373,10 @@ def ingest_router() -> APIRouter:
 
     @router.get(
         "/ingestions/events",
-        operation_id="ingestion_events_all",
-        summary="Events of every ingestion (SSE)",
-        description=f"{SSE_DOC} This stream never ends by itself.",
-        response_class=StreamingResponse,
-        dependencies=[Depends(require_scope("read"))],
-        responses={
-            200: {"content": {"text/event-stream": {"example": "id: 7\nevent: raw\ndata: {...}\n\n"}}},
-            **responses(403, 422, 503),
-        },
+        **_sse_route("ingestion_events_all", "Events of every ingestion (SSE)", "This stream never ends by itself."),
     )
     async def all_events(
-        request: Request,
-        last_event_id: Annotated[
-            int | None, Query(ge=0, description="Resume after this event id.", examples=[0])
-        ] = None,
-        last_event_header: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
+        request: Request, last_event_id: LastEventIdQuery = None, last_event_header: LastEventIdHeader = None
     ) -> Response:
         after = _last_event_id(last_event_header, last_event_id)
         await in_thread(partial(_check_db, request.app.state.settings))
@@ -377,25 +385,15 @@ def ingest_router() -> APIRouter:
 
     @router.get(
         "/ingestions/{ingestion_id}/events",
-        operation_id="ingestion_events",
-        summary="Events of one ingestion (SSE)",
-        description=f"{SSE_DOC} The stream ends after `served` or `failed`.",
-        response_class=StreamingResponse,
-        dependencies=[Depends(require_scope("read"))],
-        responses={
-            200: {"content": {"text/event-stream": {"example": "id: 7\nevent: raw\ndata: {...}\n\n"}}},
-            **responses(403, 404, 422, 503),
-        },
+        **_sse_route("ingestion_events", "Events of one ingestion (SSE)", STREAM_ENDS, not_found=True),
     )
     async def one_ingestion(
         request: Request,
         ingestion_id: Annotated[
             str, Path(pattern=INGESTION_ID, examples=["ing_3f2a9c0d1e4b5a6978877665"], description="The ingestion.")
         ],
-        last_event_id: Annotated[
-            int | None, Query(ge=0, description="Resume after this event id.", examples=[0])
-        ] = None,
-        last_event_header: Annotated[str | None, Header(alias="Last-Event-ID", include_in_schema=False)] = None,
+        last_event_id: LastEventIdQuery = None,
+        last_event_header: LastEventIdHeader = None,
     ) -> Response:
         after = _last_event_id(last_event_header, last_event_id)
         settings = request.app.state.settings

@@ -510,6 +510,20 @@ async def _catalogue(request: Request, datasets: tuple[Dataset, ...]) -> list[di
     return [{**static_info(d), "freshness": fresh.get(d.name)} for d in datasets]
 
 
+def _fixed_route(
+    operation_id: str, summary: str, description: str, model: type[BaseModel], errors: tuple[int, ...]
+) -> dict[str, Any]:
+    """The keyword arguments of a route without query parameters (any given is a 422) and its documented errors."""
+    return {
+        "operation_id": operation_id,
+        "summary": summary,
+        "description": description,
+        "response_model": model,
+        "dependencies": [Depends(only_query())],
+        "responses": responses(*errors),
+    }
+
+
 def catalogue_router(datasets: tuple[Dataset, ...]) -> APIRouter:
     """``GET /datasets`` and ``GET /datasets/{name}``."""
     router = APIRouter(tags=["catalogue"])
@@ -517,24 +531,26 @@ def catalogue_router(datasets: tuple[Dataset, ...]) -> APIRouter:
 
     @router.get(
         "/datasets",
-        operation_id="list_datasets",
-        summary="The catalogue",
-        description="Every dataset with its columns, filters, order and freshness (from the load-log).",
-        response_model=Catalogue,
-        dependencies=[Depends(only_query())],
-        responses=responses(401, 503, 504),
+        **_fixed_route(
+            "list_datasets",
+            "The catalogue",
+            "Every dataset with its columns, filters, order and freshness (from the load-log).",
+            Catalogue,
+            (401, 503, 504),
+        ),
     )
     async def list_datasets(request: Request) -> Response:
         return JSONResponse({"datasets": await _catalogue(request, datasets)})
 
     @router.get(
         "/datasets/{name}",
-        operation_id="get_dataset",
-        summary="One dataset of the catalogue",
-        description="A dataset's columns, filters, order and freshness.",
-        response_model=DatasetInfo,
-        dependencies=[Depends(only_query())],
-        responses=responses(401, 404, 422, 503, 504),
+        **_fixed_route(
+            "get_dataset",
+            "One dataset of the catalogue",
+            "A dataset's columns, filters, order and freshness.",
+            DatasetInfo,
+            (401, 404, 422, 503, 504),
+        ),
     )
     async def get_dataset(
         request: Request,
@@ -561,12 +577,13 @@ def health_router() -> APIRouter:
 
     @router.get(
         "/health",
-        operation_id="health",
-        summary="Liveness and database reachability",
-        description="Open (no API key). 200 when the API can query its database, else a 503 problem.",
-        response_model=Health,
-        dependencies=[Depends(only_query())],
-        responses=responses(422, 503, 504),
+        **_fixed_route(
+            "health",
+            "Liveness and database reachability",
+            "Open (no API key). 200 when the API can query its database, else a 503 problem.",
+            Health,
+            (422, 503, 504),
+        ),
     )
     async def health(request: Request) -> Response:
         db: Database = request.app.state.db

@@ -7,9 +7,12 @@ loaded with ``load_slice_tidb`` in two slices, and read back through the API as 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import random
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 MYSQL = {
@@ -23,6 +26,20 @@ OTHER_KEY = "another-key-" + "y" * 24
 DS_OLD, DS_NEW = dt.date(2026, 11, 19), dt.date(2026, 11, 20)
 LANGS = ["en"] * 12 + ["es"] * 4 + ["und"] * 2 + ["pt", "fr", "ja", "zh-cn"]
 START = dt.datetime(2020, 3, 30, tzinfo=dt.UTC)
+
+
+@contextmanager
+def access_log() -> Iterator[list[logging.LogRecord]]:
+    """The records the API's access log emits while the block runs."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("lakehouse.api.access")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
 
 
 @dataclass(frozen=True)

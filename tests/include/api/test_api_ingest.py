@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import socket
 import threading
 import time
 import uuid
@@ -35,17 +34,12 @@ def events_dsn():
     local_stack.drop_database(name)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live(settings, events_dsn, moto_endpoint, monkeypatch_module):
     """The API under uvicorn on a free port: a read key (API_KEY) and an ingest key, uploads to moto S3."""
     import uvicorn
 
+    from devtools import local_stack
     from include.api import ingest
     from include.api.app import create_app
     from include.api.datasets import REGISTRY
@@ -60,12 +54,11 @@ def live(settings, events_dsn, moto_endpoint, monkeypatch_module):
         s3_access_key_id="test",
         s3_secret_access_key="test",
     )
-    port = _free_port()
+    port = local_stack.free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(configured, datasets=REGISTRY), port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, daemon=True, name="api")
     thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    local_stack.wait_for_port(port)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from collections import Counter
 from urllib.parse import quote
 
 import pytest
-from api_data import API_KEY, DS_NEW, DS_OLD, OTHER_KEY, PRODUCTS
+from api_data import API_KEY, DS_NEW, DS_OLD, OTHER_KEY, PRODUCTS, access_log
 
 pytestmark = pytest.mark.integration
 
@@ -468,24 +467,16 @@ def test_the_database_stops_a_statement_at_the_timeout(settings):
 
 
 def test_the_api_account_is_read_only(served, settings):
-    import pymysql
+    from include.api.db import Database, DatabaseUnavailable
 
-    from include.serving.tidb import SESSION_DEFAULTS
-
-    conn = pymysql.connect(
-        host=settings.db_host,
-        port=settings.db_port,
-        user=served.user,
-        password=served.password,
-        database=served.database,
-        **SESSION_DEFAULTS,
-    )
+    assert (settings.db_user, settings.db_name) == (served.user, served.database)
+    db = Database(settings)
     try:
-        with conn.cursor() as cur, pytest.raises(pymysql.err.MySQLError) as refused:
-            cur.execute("DELETE FROM tweets_per_day__rows")
-        assert refused.value.args[0] == 1142  # command denied
+        with pytest.raises(DatabaseUnavailable) as refused:
+            db.run(lambda cur: cur.execute("DELETE FROM tweets_per_day__rows"))
+        assert refused.value.__cause__.args[0] == 1142  # command denied
     finally:
-        conn.close()
+        db.dispose()
 
 
 # --- CORS, request ids, access log -------------------------------------------------------------------------------
@@ -518,15 +509,8 @@ def test_cors_is_configurable(settings):
 def test_access_log_is_one_json_line_with_request_id_and_duration(client):
     from include.api.middleware import JsonFormatter
 
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = logging.getLogger("lakehouse.api.access")
-    logger.addHandler(handler)
-    try:
+    with access_log() as records:
         response = client.get("/v1/tweets/per-day", params={"limit": 1}, headers={"X-Request-ID": "trace-123"})
-    finally:
-        logger.removeHandler(handler)
     assert response.headers["x-request-id"] == "trace-123"
     entry = json.loads(JsonFormatter().format(records[-1]))
     assert entry["request_id"] == "trace-123" and entry["status"] == 200 and entry["path"] == "/v1/tweets/per-day"

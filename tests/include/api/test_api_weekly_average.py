@@ -4,12 +4,11 @@ loaded into MariaDB by the real TiDB loader, checked by plain Python."""
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
-from api_data import API_KEY, EMPTY_WEEK, OTHER_GOLD, TRIP_BOX
+from api_data import API_KEY, EMPTY_WEEK, OTHER_GOLD, TRIP_BOX, access_log
 
 pytestmark = pytest.mark.integration
 
@@ -179,15 +178,8 @@ def test_regions_a_datasource_appeared_in(client, datasource):
 
 def test_same_auth_and_access_log_as_the_other_routes(anonymous, client):
     assert anonymous.get(PATH, params=params()).status_code == 401
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = logging.getLogger("lakehouse.api.access")
-    logger.addHandler(handler)
-    try:
+    with access_log() as records:
         response = client.get(PATH, params=params(), headers={"X-Request-ID": "weekly-1"})
-    finally:
-        logger.removeHandler(handler)
     assert response.status_code == 200 and response.headers["x-request-id"] == "weekly-1"
     fields = records[-1].fields
     assert fields["path"] == PATH and fields["status"] == 200 and fields["api_key_id"]
