@@ -147,11 +147,13 @@ class _S3Upload:
         self.parts: list[dict[str, Any]] = []
         self.size = 0
 
+    async def _call(self, method: str, **args: Any) -> dict[str, Any]:
+        """``client.<method>`` on this upload's object, in a worker thread."""
+        return await in_thread(partial(getattr(self.client, method), Bucket=self.bucket, Key=self.key, **args))
+
     async def write(self, data: bytes) -> None:
         if self.upload_id is None:
-            started = await in_thread(
-                partial(self.client.create_multipart_upload, Bucket=self.bucket, Key=self.key, Metadata=self.metadata)
-            )
+            started = await self._call("create_multipart_upload", Metadata=self.metadata)
             self.upload_id = started["UploadId"]
         self.buffer += data
         self.size += len(data)
@@ -161,16 +163,7 @@ class _S3Upload:
 
     async def _part(self, body: bytes) -> None:
         number = len(self.parts) + 1
-        done = await in_thread(
-            partial(
-                self.client.upload_part,
-                Bucket=self.bucket,
-                Key=self.key,
-                UploadId=self.upload_id,
-                PartNumber=number,
-                Body=body,
-            )
-        )
+        done = await self._call("upload_part", UploadId=self.upload_id, PartNumber=number, Body=body)
         self.parts.append({"PartNumber": number, "ETag": done["ETag"]})
 
     async def complete(self) -> str:
@@ -179,22 +172,13 @@ class _S3Upload:
         if self.buffer or not self.parts:
             await self._part(bytes(self.buffer))
             self.buffer.clear()
-        done = await in_thread(
-            partial(
-                self.client.complete_multipart_upload,
-                Bucket=self.bucket,
-                Key=self.key,
-                UploadId=self.upload_id,
-                MultipartUpload={"Parts": self.parts},
-            )
-        )
+        parts = {"Parts": self.parts}
+        done = await self._call("complete_multipart_upload", UploadId=self.upload_id, MultipartUpload=parts)
         return done["ETag"].strip('"')
 
     async def abort(self) -> None:
         if self.upload_id is not None:
-            await in_thread(
-                partial(self.client.abort_multipart_upload, Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
-            )
+            await self._call("abort_multipart_upload", UploadId=self.upload_id)
 
 
 def _boundary(request: Request) -> bytes:
@@ -343,12 +327,12 @@ def ingest_router() -> APIRouter:
 
     @router.post(
         UPLOAD_PATH,
+        dependencies=[Depends(require_scope("ingest"))],
+        status_code=202,
         operation_id="trips_upload_file",
         summary="Upload a trips CSV file",
         description=UPLOAD_DOC,
-        status_code=202,
         response_model=Uploaded,
-        dependencies=[Depends(require_scope("ingest"))],
         responses={
             202: {"content": {"application/json": {"example": UPLOAD_EXAMPLE}}},
             **responses(401, 403, 413, 415, 422, 503),

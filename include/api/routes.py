@@ -510,14 +510,14 @@ async def _catalogue(request: Request, datasets: tuple[Dataset, ...]) -> list[di
     return [{**static_info(d), "freshness": fresh.get(d.name)} for d in datasets]
 
 
-def _fixed_route(
-    operation_id: str, summary: str, description: str, model: type[BaseModel], errors: tuple[int, ...]
-) -> dict[str, Any]:
-    """The keyword arguments of a route without query parameters (any given is a 422) and its documented errors."""
+def _fixed_route(operation_id: str, summary: str, model: type[BaseModel], errors: tuple[int, ...]) -> dict[str, Any]:
+    """The keyword arguments of a route without query parameters (any given is a 422) and its documented errors.
+
+    Its description is the endpoint's docstring.
+    """
     return {
         "operation_id": operation_id,
         "summary": summary,
-        "description": description,
         "response_model": model,
         "dependencies": [Depends(only_query())],
         "responses": responses(*errors),
@@ -529,33 +529,20 @@ def catalogue_router(datasets: tuple[Dataset, ...]) -> APIRouter:
     router = APIRouter(tags=["catalogue"])
     by_name = {dataset.name: dataset for dataset in datasets}
 
-    @router.get(
-        "/datasets",
-        **_fixed_route(
-            "list_datasets",
-            "The catalogue",
-            "Every dataset with its columns, filters, order and freshness (from the load-log).",
-            Catalogue,
-            (401, 503, 504),
-        ),
-    )
+    @router.get("/datasets", **_fixed_route("list_datasets", "The catalogue", Catalogue, (401, 503, 504)))
     async def list_datasets(request: Request) -> Response:
+        """Every dataset with its columns, filters, order and freshness (from the load-log)."""
         return JSONResponse({"datasets": await _catalogue(request, datasets)})
 
     @router.get(
         "/datasets/{name}",
-        **_fixed_route(
-            "get_dataset",
-            "One dataset of the catalogue",
-            "A dataset's columns, filters, order and freshness.",
-            DatasetInfo,
-            (401, 404, 422, 503, 504),
-        ),
+        **_fixed_route("get_dataset", "One dataset of the catalogue", DatasetInfo, (401, 404, 422, 503, 504)),
     )
     async def get_dataset(
         request: Request,
         name: Annotated[str, Path(description="The dataset's name.", examples=["tweets_per_hour"], max_length=64)],
     ) -> Response:
+        """A dataset's columns, filters, order and freshness."""
         dataset = by_name.get(name)
         if dataset is None:
             raise ApiError(404, "Not found", f"No dataset named {name!r}; see /v1/datasets.", kind="not-found")
@@ -575,17 +562,9 @@ def health_router() -> APIRouter:
     """``GET /health``: open, no key; 503 when the database cannot be reached."""
     router = APIRouter(tags=["health"])
 
-    @router.get(
-        "/health",
-        **_fixed_route(
-            "health",
-            "Liveness and database reachability",
-            "Open (no API key). 200 when the API can query its database, else a 503 problem.",
-            Health,
-            (422, 503, 504),
-        ),
-    )
+    @router.get("/health", **_fixed_route("health", "Liveness and database reachability", Health, (422, 503, 504)))
     async def health(request: Request) -> Response:
+        """Open (no API key). 200 when the API can query its database, else a 503 problem."""
         db: Database = request.app.state.db
         await in_thread(db.ping)
         return JSONResponse({"status": "ok", "database": "ok"})
