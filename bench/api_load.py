@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from devtools import local_stack  # noqa: E402
 
 MY = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 DS_OLD, DS = dt.date(2026, 11, 19), dt.date(2026, 11, 20)
@@ -146,12 +147,6 @@ def serve_baseline(port: int, database: str) -> None:
 
 
 # --- servers -----------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 30.0) -> None:
@@ -467,7 +462,7 @@ def main() -> None:
     processes = []
     try:
         load_database(database, args.hours)
-        api_port, base_port = free_port(), free_port()
+        api_port, base_port = local_stack.free_port(), local_stack.free_port()
         processes.append(start_api(api_port, database, workdir / "api.log", args.workers))
         processes.append(start_baseline(base_port, database, workdir / "baseline.log"))
         positions = page_positions(api_port, pages=args.hours // 100)

@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -34,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "spark")]
 
+from bench._common import peak_rss, run_measured  # noqa: E402
 from devtools import local_stack  # noqa: E402
 
 DS = "2026-11-20"
@@ -79,52 +79,11 @@ def upload(s3, folder: Path, prefix: str = "products/") -> None:
 # --- measuring -------------------------------------------------------------------------------------------------
 
 
-def peak_rss_of(pid: int, stop: threading.Event) -> tuple[list[int], threading.Thread]:
-    """Sample the resident memory of process ``pid`` and its children every 100 ms until ``stop`` is set."""
-    import psutil
-
-    peak = [0]
-
-    def sample():
-        parent = psutil.Process(pid)
-        while not stop.is_set():
-            try:
-                procs = [parent, *parent.children(recursive=True)]
-                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.1)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    return peak, thread
-
-
-def run_measured(cmd: list[str], env: dict, log: Path) -> tuple[float, int]:
-    """Run ``cmd``; its seconds and peak resident memory (process tree)."""
-    started = time.perf_counter()
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        stop = threading.Event()
-        peak, thread = peak_rss_of(proc.pid, stop)
-        code = proc.wait()
-    stop.set()
-    thread.join()
-    if code:
-        raise SystemExit(f"{' '.join(cmd[:5])} failed ({code}); see {log}")
-    return time.perf_counter() - started, peak[0]
-
-
 def in_process(action, *args) -> tuple[float, int, object]:
     """Time ``action(*args)`` in this process; seconds, peak resident memory of this process tree, result."""
-    stop = threading.Event()
-    peak, thread = peak_rss_of(os.getpid(), stop)
     started = time.perf_counter()
-    try:
+    with peak_rss(os.getpid()) as peak:
         result = action(*args)
-    finally:
-        stop.set()
-        thread.join()
     return time.perf_counter() - started, peak[0], result
 
 
@@ -137,7 +96,7 @@ def pipeline(env: dict, s3_endpoint: str, catalog_db: str, analytics: str, work:
     job_env = {**os.environ, **env, "PYTHONPATH": str(ROOT / "spark")}
     for layer, options in (("raw", []), ("bronze", ["--max-reject-ratio", "0.1"]), ("gold", [])):
         cmd = [sys.executable, "-m", "lakehouse_jobs", "products", layer, "--ds", DS, *options]
-        seconds, peak = run_measured(cmd, job_env, work / f"{layer}.log")
+        seconds, peak = run_measured(cmd, work / f"{layer}.log", job_env)
         stages.append({"stage": f"spark {layer}", "seconds": seconds, "peak_rss": peak})
     seconds, peak, rows = in_process(serve, s3_endpoint, catalog_db, analytics)
     stages.append({"stage": "serve PostgreSQL", "seconds": seconds, "peak_rss": peak, "rows": rows})

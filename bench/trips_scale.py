@@ -26,9 +26,7 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -36,12 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "spark"))
 
+from bench._common import GIB, run_measured  # noqa: E402
 from devtools import local_stack  # noqa: E402
 
 DS = "2026-11-20"
 CATALOG_DB = "lakehouse_bench_trips"
 SERVE_DB = "lakehouse_bench_trips_serve"
-GIB = 1024**3
 FIRST_DAY = dt.date(2026, 1, 1)
 
 
@@ -74,27 +72,6 @@ def run_pipeline(landing: Path, warehouse: Path) -> dict:
     return {"stages": stages, "lines": raw["new_lines"], "accepted": recon.accepted, "gold": gold}
 
 
-def peak_rss_of(proc: subprocess.Popen) -> tuple[list[int], threading.Thread]:
-    """Sample the resident memory of ``proc`` and its children every 100 ms."""
-    import psutil
-
-    peak = [0]
-
-    def sample():
-        parent = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                procs = [parent, *parent.children(recursive=True)]
-                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.1)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    return peak, thread
-
-
 def pipeline(sizes: list[int], workdir: Path) -> int:
     from devtools.samples.trips import TripOptions, write_trip_file
 
@@ -109,12 +86,8 @@ def pipeline(sizes: list[int], workdir: Path) -> int:
         local_stack.recreate_database(CATALOG_DB)
         out = run_dir / "result.json"
         cmd = [sys.executable, __file__, "_child", str(landing), str(run_dir / "warehouse"), str(out)]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(run_dir / "spark.log", "w"))  # noqa: SIM115
-        peak, thread = peak_rss_of(proc)
-        if proc.wait() != 0:
-            raise SystemExit(f"pipeline run failed: see {run_dir / 'spark.log'}")
-        thread.join()
-        results[size] = {**json.loads(out.read_text()), "peak_rss": peak[0], "generate_s": generate_s}
+        _, peak = run_measured(cmd, run_dir / "spark.log")
+        results[size] = {**json.loads(out.read_text()), "peak_rss": peak, "generate_s": generate_s}
     print(f"\n{'lines':>12}{'stage':>8}{'seconds':>10}{'rows/s':>12}{'us/row':>9}{'peak RSS':>10}")
     for r in results.values():
         for stage, seconds in r["stages"].items():

@@ -17,20 +17,18 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._common import GIB, run_measured  # noqa: E402
 from devtools import local_stack  # noqa: E402
 
 DS = "2020-03-30"
 CATALOG_DB = "lakehouse_bench"
-GIB = 1024**3
 
 # DuckDB's version of the bronze rules in lakehouse_jobs.tweets.classify.
 DUCKDB_SQL = r"""
@@ -133,36 +131,11 @@ def run_spark(source: Path, out: Path) -> dict:
     }
 
 
-def peak_rss_of(proc: subprocess.Popen) -> tuple[int, threading.Thread]:
-    """Sample the resident memory of ``proc`` and its children every 100 ms; returns a holder and the thread."""
-    import psutil
-
-    peak = [0]
-
-    def sample():
-        parent = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:
-                procs = [parent, *parent.children(recursive=True)]
-                peak[0] = max(peak[0], sum(p.memory_info().rss for p in procs if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.1)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    return peak, thread
-
-
 def measure(engine: str, source: Path, out: Path) -> dict:
     result_file = out / f"{engine}.json"
     cmd = [sys.executable, __file__, "--engine", engine, "--source", str(source), "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(out / f"{engine}.log", "w"))  # noqa: SIM115
-    peak, thread = peak_rss_of(proc)
-    if proc.wait() != 0:
-        raise SystemExit(f"{engine} run failed: see {out / f'{engine}.log'}")
-    thread.join()
-    return {**json.loads(result_file.read_text()), "peak_rss": peak[0]}
+    _, peak = run_measured(cmd, out / f"{engine}.log")
+    return {**json.loads(result_file.read_text()), "peak_rss": peak}
 
 
 def main(argv=None) -> int:
