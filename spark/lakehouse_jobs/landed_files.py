@@ -8,12 +8,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import types as T
 
-from lakehouse_jobs.iceberg import ensure_table, merge_rows
+from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
+
+log = logging.getLogger(__name__)
 
 PROCESSED = "ops.processed_files"
 PROCESSED_SCHEMA = T.StructType(
@@ -141,7 +144,10 @@ def glob_escaped(path: str) -> str:
 def scanned_uris(spark, paths: Sequence[str]) -> dict[str, str]:
     """The URI Spark reports for each listed path (``_metadata.file_path``, ``input_file_name()``) -> the path."""
     jvm = spark.sparkContext._jvm
-    return {str(jvm.org.apache.hadoop.fs.Path(p).toUri().toString()): p for p in paths}
+    encoded = {str(jvm.org.apache.hadoop.fs.Path(p).toUri().toString()): p for p in paths}
+    # A local file is listed as file:/x but scanned as file:///x (local runs and benchmarks).
+    encoded.update({"file://" + uri[5:]: p for uri, p in list(encoded.items()) if uri.startswith("file:/")})
+    return encoded
 
 
 def with_listed_paths(df, column: str, paths: Sequence[str]):
@@ -164,8 +170,6 @@ def superseded_slices(spark, table: str, paths: Sequence[str], ds: str) -> dict[
     """
     from pyspark.sql import functions as F
 
-    from lakehouse_jobs.iceberg import qualified
-
     if not paths or not spark.catalog.tableExists(qualified(table)):
         return {}
     files = spark.createDataFrame([(p,) for p in paths], "_source_file string")
@@ -184,8 +188,6 @@ def drop_superseded(spark, table: str, schema, paths: Sequence[str], ds: str) ->
     """Remove the rows of ``paths`` from every slice of ``table`` but ``ds``; returns the rows removed per slice."""
     from pyspark.sql import functions as F
 
-    from lakehouse_jobs.iceberg import read_slice, replace_slice
-
     slices = superseded_slices(spark, table, paths, ds)
     if slices:
         files = spark.createDataFrame([(p,) for p in paths], "_source_file string")
@@ -193,3 +195,96 @@ def drop_superseded(spark, table: str, schema, paths: Sequence[str], ds: str) ->
         kept = read_slice(spark, table, day.isoformat()).join(F.broadcast(files), "_source_file", "left_anti")
         replace_slice(kept, table, schema, day.isoformat())
     return slices
+
+
+def slice_files(spark, raw: str, ds: str) -> list[str]:
+    """The files whose records raw slice ``ds`` holds: the slice owns every record of them, in every layer."""
+    if not spark.catalog.tableExists(qualified(raw)):
+        return []
+    return sorted(r["_source_file"] for r in read_slice(spark, raw, ds).select("_source_file").distinct().collect())
+
+
+# --- one raw loader for every feed of landed files ---------------------------------------------------------------
+
+
+class LandingMismatch(RuntimeError):
+    """Raw holds a different number of records for a file than the file itself says it has."""
+
+
+@dataclass(frozen=True)
+class LandedFeed:
+    """A feed of files landed at any time, and what is its own: how to read them into raw rows.
+
+    Attributes:
+        domain: the domain, in ``ops.processed_files``.
+        raw: the raw table; ``raw_schema`` its schema (with ``_source_file`` and the 1-based ``position``).
+        suffix: what a data file's name ends with.
+        read: ``(spark, files, ds)`` -> (the raw rows of ``files``, each path's record count as the file says).
+        position: the column numbering a file's records from 1 (``_line_number``, ``_row_number``).
+        unit: what a record is, for the summary and the messages (lines, rows).
+        replace_everywhere: a file read again replaces its rows in every slice of raw, not only in the run's.
+    """
+
+    domain: str
+    raw: str
+    raw_schema: object
+    suffix: str
+    read: Callable[..., tuple]
+    position: str
+    unit: str
+    replace_everywhere: bool = False
+
+
+def load_landed(spark, feed: LandedFeed, ds: str, *, prefix: str, landing_bucket: str = "landing") -> dict:
+    """Add the records of new or changed files under ``prefix`` to raw slice ``ds``; returns a summary.
+
+    A file whose ETag and size match its last processed version is skipped. The records of a file processed again
+    replace its earlier records in the slice (and in every older one with ``replace_everywhere``); the slice's other
+    records stay. Each file's records are checked against the file's own count before it is recorded as processed.
+    """
+    from pyspark.sql import functions as F
+
+    source = landing_uri(prefix, landing_bucket)
+    landed = list_landed(spark, source, suffix=feed.suffix)
+    todo = plan_files(landed, read_processed(spark, feed.domain))
+    summary = {"landed_files": len(landed), "new_files": len(todo), f"new_{feed.unit}": 0}
+    if not todo:
+        log.info("%s ds=%s: nothing new among %d files under %s", feed.raw, ds, len(landed), source)
+        return summary
+    new, expected = feed.read(spark, todo, ds)
+    ensure_table(spark, feed.raw, feed.raw_schema)
+    paths = [f.path for f in todo]
+    if feed.replace_everywhere:
+        dropped = drop_superseded(spark, feed.raw, feed.raw_schema, paths, ds)
+        summary["superseded"] = {str(k): v for k, v in dropped.items()}
+    files = spark.createDataFrame([(p,) for p in paths], "_source_file string")
+    kept = read_slice(spark, feed.raw, ds).join(F.broadcast(files), "_source_file", "left_anti")
+    replace_slice(kept.unionByName(new), feed.raw, feed.raw_schema, ds)
+    check_counts(spark, feed, ds, expected)
+    record_processed(spark, feed.domain, todo, expected, ds)
+    summary[f"new_{feed.unit}"] = sum(expected.values())
+    log.info("%s ds=%s: %s", feed.raw, ds, summary)
+    return summary
+
+
+def check_counts(spark, feed: LandedFeed, ds: str, expected: Mapping[str, int]) -> None:
+    """Fail unless raw slice ``ds`` holds exactly records 1..n of each file, n being the file's own count."""
+    from pyspark.sql import functions as F
+
+    files = spark.createDataFrame([(p,) for p in expected], "_source_file string")
+    written = {
+        r["_source_file"]: (r["n"], r["last"])
+        for r in read_slice(spark, feed.raw, ds)
+        .join(F.broadcast(files), "_source_file", "left_semi")
+        .groupBy("_source_file")
+        .agg(F.count("*").alias("n"), F.max(feed.position).alias("last"))
+        .collect()
+    }
+    wrong = {
+        p: (written.get(p, (0, None)), n) for p, n in expected.items() if written.get(p, (0, None)) != (n, n or None)
+    }
+    if wrong:
+        path, ((count, last), n) = next(iter(wrong.items()))
+        raise LandingMismatch(
+            f"raw {feed.unit} != file {feed.unit} for {len(wrong)} files, e.g. {path}: {count} (last {last}) of {n}"
+        )

@@ -31,18 +31,16 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse_jobs.bronze import DUPLICATE, RECORD, REJECT, Reconciliation, Target, publish_slice
+from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
 from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.landed_files import (
+    LandedFeed,
     LandedFile,
     drop_superseded,
     glob_escaped,
-    landing_uri,
-    list_landed,
-    plan_files,
-    read_processed,
-    record_processed,
+    load_landed,
+    slice_files,
     superseded_slices,
     with_listed_paths,
 )
@@ -205,7 +203,7 @@ def _outside(value) -> object:
 
 
 def parse(raw: DataFrame) -> DataFrame:
-    """Raw rows + typed reading columns (prefixed ``_t_``) + ``reason`` (NULL for a valid row)."""
+    """Raw rows + typed reading columns (prefixed ``_t_``) + ``reason`` (NULL for a valid row) + ``kind``."""
     create_at = F.expr("try_cast(trim(create_at) AS TIMESTAMP_NTZ)")
     expire = F.expr("try_cast(trim(product_expire) AS TIMESTAMP_NTZ)")
     reason = (
@@ -227,44 +225,68 @@ def parse(raw: DataFrame) -> DataFrame:
         "create_at": create_at,
         "product_expire": expire,
     }
-    return raw.select("*", *[value.alias(f"_t_{name}") for name, value in typed.items()], reason.alias("reason"))
+    kind = F.when(reason.isNull(), RECORD).otherwise(REJECT)
+    return raw.select(
+        "*", *[value.alias(f"_t_{name}") for name, value in typed.items()], reason.alias("reason"), kind.alias("kind")
+    )
+
+
+def _to_bronze(readings: DataFrame) -> DataFrame:
+    typed = [F.col(f"_t_{f.name}").alias(f.name) for f in READING_FIELDS]
+    return readings.select("ds", *typed, "_source_file", "_row_number", "_loaded_at")
+
+
+def _to_rejects(rows: DataFrame) -> DataFrame:
+    record = F.to_json(F.struct(*[F.col(name) for name in FIELDS], F.col("_absent"), F.col("_extra")))
+    return rows.select("ds", "reason", record.alias("record"), "_source_file", "_row_number", "_loaded_at")
+
+
+def _history(spark, ds: str) -> DataFrame | None:
+    """The readings of bronze's earlier slices, once the slice's files (read again) left every other slice."""
+    files = _slice_files(spark, ds)
+    for table, schema in ((BRONZE, BRONZE_SCHEMA), (REJECTS, REJECTS_SCHEMA)):
+        drop_superseded(spark, table, schema, files, ds)
+    if not _exists(spark, BRONZE):
+        return None
+    earlier = spark.table(qualified(BRONZE)).where(F.col("ds") < F.lit(ds).cast("date"))
+    return earlier.select(*[F.col(c).alias(f"_t_{c}") for c in KEY])
+
+
+LAYER = Layer(
+    domain=DOMAIN,
+    raw=RAW,
+    raw_schema=RAW_SCHEMA,
+    bronze=Target(BRONZE, BRONZE_SCHEMA),
+    rejects=Target(REJECTS, REJECTS_SCHEMA),
+    parse=parse,
+    key=tuple(f"_t_{c}" for c in KEY),
+    order=("_source_file", "_row_number"),
+    to_bronze=_to_bronze,
+    to_rejects=_to_rejects,
+    unit="rows",
+    history=_history,
+)
 
 
 def classify(raw: DataFrame, history: DataFrame | None = None) -> DataFrame:
     """Parse and validate raw rows; ``kind`` is record, duplicate or reject.
 
     The first valid row of a reading (``KEY``) in the slice, by file then row number, is the record; further valid
-    rows of it are duplicates, as is a reading already in ``history`` (bronze's earlier slices). Rejects never
-    take a valid reading's place: validation comes first.
+    rows of it are duplicates, as is a reading already in ``history`` (bronze's earlier slices, bronze columns).
+    Rejects never take a valid reading's place: validation comes first.
     """
-    parsed = parse(raw)
-    typed_key = [f"_t_{c}" for c in KEY]
-    if history is not None:
-        seen = history.select(*[F.col(c).alias(f"_t_{c}") for c in KEY], F.lit(True).alias("_seen")).distinct()
-        parsed = parsed.join(seen, typed_key, "left")
-    else:
-        parsed = parsed.withColumn("_seen", F.lit(None).cast("boolean"))
-    valid = F.col("reason").isNull()
-    first = Window.partitionBy(*typed_key, valid).orderBy("_source_file", "_row_number")
-    occurrence = F.when(valid, F.row_number().over(first))
-    return parsed.withColumn(
-        "kind",
-        F.when(~valid, REJECT).when(F.col("_seen").isNull() & (occurrence == 1), RECORD).otherwise(DUPLICATE),
-    ).drop("_seen")
+    seen = None if history is None else history.select(*[F.col(c).alias(f"_t_{c}") for c in KEY])
+    return LAYER.classify(raw, seen)
 
 
 def accepted(classified: DataFrame) -> DataFrame:
     """The typed readings a slice adds to bronze."""
-    typed = [F.col(f"_t_{f.name}").alias(f.name) for f in READING_FIELDS]
-    return classified.where(F.col("kind") == RECORD).select("ds", *typed, "_source_file", "_row_number", "_loaded_at")
+    return LAYER.accepted(classified)
 
 
 def rejected(classified: DataFrame) -> DataFrame:
     """Every refused row with its reason and its raw values (and the file's absent columns) as JSON."""
-    record = F.to_json(F.struct(*[F.col(name) for name in FIELDS], F.col("_absent"), F.col("_extra")))
-    return classified.where(F.col("kind") == REJECT).select(
-        "ds", "reason", record.alias("record"), "_source_file", "_row_number", "_loaded_at"
-    )
+    return LAYER.rejected(classified)
 
 
 def shelf_life_days(expire, create_at) -> object:
@@ -338,13 +360,6 @@ def expiring(master: DataFrame, ds: str, horizons: Sequence[int] = HORIZONS) -> 
     )
 
 
-# --- reconciliation ------------------------------------------------------------------------------
-
-
-class LandingMismatch(RuntimeError):
-    """Raw holds a different number of rows for a file than its Parquet footer declares."""
-
-
 # --- jobs ------------------------------------------------------------------------------------------
 
 
@@ -376,18 +391,16 @@ def read_files(spark, files: Sequence[LandedFile], ds: str) -> tuple[DataFrame, 
     return union, {path: rows for path, (_, rows) in footers.items()}
 
 
-def _check_rows(spark, ds: str, expected: dict[str, int]) -> None:
-    files = spark.createDataFrame(list(expected.items()), "_source_file string, rows long")
-    written = read_slice(spark, RAW, ds).groupBy("_source_file").agg(F.count("*").alias("written"))
-    wrong = (
-        files.join(written, "_source_file", "left")
-        .where(F.coalesce("written", F.lit(0)) != F.col("rows"))
-        .limit(3)
-        .collect()
-    )
-    if wrong:
-        examples = [(r["_source_file"], r["written"] or 0, r["rows"]) for r in wrong]
-        raise LandingMismatch(f"raw rows != footer rows (path, raw, footer), e.g. {examples}")
+FEED = LandedFeed(
+    domain=DOMAIN,
+    raw=RAW,
+    raw_schema=RAW_SCHEMA,
+    suffix=".parquet",
+    read=read_files,
+    position="_row_number",
+    unit="rows",
+    replace_everywhere=True,
+)
 
 
 def run_raw(spark, ds: str, *, prefix: str = LANDING_PREFIX, landing_bucket: str = "landing") -> dict:
@@ -396,60 +409,17 @@ def run_raw(spark, ds: str, *, prefix: str = LANDING_PREFIX, landing_bucket: str
     A file whose ETag and size match its last processed version is skipped. The rows of a file processed again
     replace its earlier rows, in this slice and in any older one.
     """
-    source = landing_uri(prefix, landing_bucket)
-    landed = list_landed(spark, source, suffix=".parquet")
-    todo = plan_files(landed, read_processed(spark, DOMAIN))
-    summary = {"landed_files": len(landed), "new_files": len(todo), "new_rows": 0}
-    if not todo:
-        log.info("raw.products ds=%s: nothing new among %d files under %s", ds, len(landed), source)
-        return summary
-    new_rows, expected = read_files(spark, todo, ds)
-    ensure_table(spark, RAW, RAW_SCHEMA)
-    paths = [f.path for f in todo]
-    summary["superseded"] = {str(k): v for k, v in drop_superseded(spark, RAW, RAW_SCHEMA, paths, ds).items()}
-    files = spark.createDataFrame([(p,) for p in paths], "_source_file string")
-    kept = read_slice(spark, RAW, ds).join(F.broadcast(files), "_source_file", "left_anti")
-    replace_slice(kept.unionByName(new_rows), RAW, RAW_SCHEMA, ds)
-    _check_rows(spark, ds, expected)
-    record_processed(spark, DOMAIN, todo, expected, ds)
-    summary["new_rows"] = sum(expected.values())
-    log.info("raw.products ds=%s: %s", ds, summary)
-    return summary
+    return load_landed(spark, FEED, ds, prefix=prefix, landing_bucket=landing_bucket)
 
 
 def _slice_files(spark, ds: str) -> list[str]:
     """The files whose rows raw slice ``ds`` holds: the slice owns every row of them, in every layer."""
-    if not _exists(spark, RAW):
-        return []
-    return [r["_source_file"] for r in read_slice(spark, RAW, ds).select("_source_file").distinct().collect()]
+    return slice_files(spark, RAW, ds)
 
 
 def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliation:
     """Type and validate the slice, keep each reading once; refuse to publish when too many rows fail."""
-    raw = read_slice(spark, RAW, ds) if _exists(spark, RAW) else spark.createDataFrame([], RAW_SCHEMA)
-    raw_count = raw.count()
-    files = _slice_files(spark, ds)
-    for table, schema in ((BRONZE, BRONZE_SCHEMA), (REJECTS, REJECTS_SCHEMA)):
-        drop_superseded(spark, table, schema, files, ds)
-    history = None
-    if _exists(spark, BRONZE):
-        history = spark.table(qualified(BRONZE)).where(F.col("ds") < F.lit(ds).cast("date"))
-    classified = classify(raw, history).persist()
-    try:
-        return publish_slice(
-            classified,
-            raw_count,
-            domain=DOMAIN,
-            ds=ds,
-            accepted=accepted(classified),
-            rejected=rejected(classified),
-            bronze=Target(BRONZE, BRONZE_SCHEMA),
-            rejects=Target(REJECTS, REJECTS_SCHEMA),
-            max_reject_ratio=max_reject_ratio,
-            unit="rows",
-        )
-    finally:
-        classified.unpersist()
+    return run_layer(spark, LAYER, ds, max_reject_ratio=max_reject_ratio)
 
 
 def _exists(spark, table: str) -> bool:

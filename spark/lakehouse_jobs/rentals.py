@@ -12,8 +12,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse_jobs import ops
-from lakehouse_jobs.bronze import RejectRatioExceeded
+from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Part, Reconciliation, Target, publish_parts
 from lakehouse_jobs.iceberg import ensure_table, read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.session import ConfigError
@@ -150,9 +149,6 @@ TOP_COUNTRIES_SCHEMA = T.StructType(
 )
 FILMS_PER_CATEGORY_SCHEMA = T.StructType([_req("ds", T.DateType()), _req("category", _STR), _req("films", _LONG)])
 
-# Kinds of raw row after classification.
-RECORD, DUPLICATE, REJECT = "record", "duplicate", "reject"
-
 
 @dataclass(frozen=True)
 class SourceTable:
@@ -286,6 +282,50 @@ def _parse(raw: DataFrame, table: SourceTable) -> DataFrame:
     )
 
 
+def _checked(raw: DataFrame, table: SourceTable, parents: Mapping[str, DataFrame]) -> DataFrame:
+    """``_parse`` + the value checks and the foreign keys: ``reason`` is the first problem found, ``kind`` follows."""
+    rows = _parse(raw, table)
+    reason = F.coalesce(F.col("reason"), _first_of([(F.expr(sql), name) for name, sql in table.checks]))
+    rows = rows.withColumn("reason", reason)
+    for i, (column, parent) in enumerate(table.parents):
+        parent_key = TABLES[parent].key[0]
+        keys = parents[parent].select(F.col(parent_key).alias(f"_parent{i}")).distinct()
+        rows = rows.join(keys, rows[column] == keys[f"_parent{i}"], "left")
+        orphan = F.col(column).isNotNull() & F.col(f"_parent{i}").isNull()
+        rows = rows.withColumn("reason", F.coalesce("reason", F.when(orphan, F.lit(f"orphan_{column}")))).drop(
+            f"_parent{i}"
+        )
+    return rows.withColumn("kind", F.when(F.col("reason").isNull(), RECORD).otherwise(REJECT))
+
+
+# The latest `last_update` first (a missing one last), then by content, so the choice among versions is stable.
+_LATEST_FIRST = "coalesce(-unix_micros(last_update), 9223372036854775807)"
+
+
+def layer(table: SourceTable, parents: Mapping[str, DataFrame]) -> Layer:
+    """The bronze layer of one source table, its foreign keys checked against ``parents``' accepted rows."""
+    return Layer(
+        domain=DOMAIN,
+        raw=table.raw_table,
+        raw_schema=table.raw_schema,
+        bronze=Target(table.bronze_table, table.bronze_schema),
+        rejects=Target(REJECTS, REJECTS_SCHEMA),
+        parse=lambda raw: _checked(raw, table, parents),
+        key=table.key,
+        order=(_LATEST_FIRST, "_record") if "last_update" in table.columns else ("_record",),
+        to_bronze=lambda rows: rows.select("ds", *table.columns, F.current_timestamp().alias("_loaded_at")),
+        to_rejects=lambda rows: rows.select(
+            "ds",
+            F.lit(table.name).alias("table_name"),
+            F.col("_key").alias("record_key"),
+            "reason",
+            F.col("_record").alias("record"),
+            F.current_timestamp().alias("_loaded_at"),
+        ),
+        unit="rows",
+    )
+
+
 def classify(raw: DataFrame, table: SourceTable, parents: Mapping[str, DataFrame]) -> DataFrame:
     """Type and validate the raw rows of one table.
 
@@ -299,42 +339,17 @@ def classify(raw: DataFrame, table: SourceTable, parents: Mapping[str, DataFrame
         table: the table's rules.
         parents: accepted rows of the parent tables, by name (only their key column is used).
     """
-    rows = _parse(raw, table)
-    reason = F.coalesce(F.col("reason"), _first_of([(F.expr(sql), name) for name, sql in table.checks]))
-    rows = rows.withColumn("reason", reason)
-    for i, (column, parent) in enumerate(table.parents):
-        parent_key = TABLES[parent].key[0]
-        keys = parents[parent].select(F.col(parent_key).alias(f"_parent{i}")).distinct()
-        rows = rows.join(keys, rows[column] == keys[f"_parent{i}"], "left")
-        orphan = F.col(column).isNotNull() & F.col(f"_parent{i}").isNull()
-        rows = rows.withColumn("reason", F.coalesce("reason", F.when(orphan, F.lit(f"orphan_{column}")))).drop(
-            f"_parent{i}"
-        )
-    order = [F.desc_nulls_last("last_update")] if "last_update" in table.columns else []
-    first = Window.partitionBy(*table.key, F.col("reason").isNull()).orderBy(*order, "_record")
-    return rows.withColumn(
-        "kind",
-        F.when(F.col("reason").isNotNull(), REJECT).when(F.row_number().over(first) == 1, RECORD).otherwise(DUPLICATE),
-    )
+    return layer(table, parents).classify(raw)
 
 
 def accepted(classified: DataFrame, table: SourceTable) -> DataFrame:
     """The de-duplicated, typed rows of a classified slice, in the bronze schema."""
-    return classified.where(F.col("kind") == RECORD).select(
-        "ds", *table.columns, F.current_timestamp().alias("_loaded_at")
-    )
+    return layer(table, {}).accepted(classified)
 
 
 def rejected(classified: DataFrame, table: SourceTable) -> DataFrame:
     """Every refused row: its table, key, reason and the record as received."""
-    return classified.where(F.col("kind") == REJECT).select(
-        "ds",
-        F.lit(table.name).alias("table_name"),
-        F.col("_key").alias("record_key"),
-        "reason",
-        F.col("_record").alias("record"),
-        F.current_timestamp().alias("_loaded_at"),
-    )
+    return layer(table, {}).rejected(classified)
 
 
 def customer_countries(customer: DataFrame, address: DataFrame, city: DataFrame, country: DataFrame) -> DataFrame:
@@ -386,34 +401,6 @@ def films_per_category(category: DataFrame, film_category: DataFrame, ds: str) -
         .select(F.lit(ds).cast("date").alias("ds"), "category", "films")
         .orderBy("category")
     )
-
-
-# --- reconciliation ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reconciliation:
-    """How the raw rows of one table's slice were accounted for."""
-
-    table: str
-    raw: int
-    accepted: int
-    duplicates: int
-    rejects: int
-
-    @property
-    def reject_ratio(self) -> float:
-        return self.rejects / self.raw if self.raw else 0.0
-
-    def check(self) -> None:
-        """Fail unless raw = accepted + duplicates + rejects."""
-        if self.accepted + self.duplicates + self.rejects != self.raw:
-            raise AssertionError(f"rows lost in bronze: {self}")
-
-    @classmethod
-    def of(cls, table: str, classified: DataFrame, raw_count: int) -> Reconciliation:
-        counts = {row["kind"]: row["n"] for row in classified.groupBy("kind").agg(F.count("*").alias("n")).collect()}
-        return cls(table, raw_count, counts.get(RECORD, 0), counts.get(DUPLICATE, 0), counts.get(REJECT, 0))
 
 
 # --- source --------------------------------------------------------------------------------------
@@ -504,72 +491,32 @@ def _known_rentals(spark, ds: str, current: DataFrame) -> DataFrame:
     return current.select("rental_id").unionByName(earlier.select("rental_id"))
 
 
-def _classify_all(spark, ds: str) -> tuple[dict[str, DataFrame], list[Reconciliation]]:
-    """Classify every table of the slice, parents first; the returned frames are persisted."""
-    classified: dict[str, DataFrame] = {}
-    accepted_rows: dict[str, DataFrame] = {}
-    recons = []
-    for table in SOURCE_TABLES:
-        raw = read_slice(spark, table.raw_table, ds)
-        parents = dict(accepted_rows)
-        if table.name == "payment":
-            parents["rental"] = _known_rentals(spark, ds, accepted_rows["rental"])
-        classified[table.name] = classify(raw, table, parents).persist()
-        accepted_rows[table.name] = accepted(classified[table.name], table)
-        recon = Reconciliation.of(table.name, classified[table.name], raw.count())
-        log.info("bronze rentals ds=%s reconciliation: %s (reject ratio %.4f)", ds, recon, recon.reject_ratio)
-        recon.check()
-        recons.append(recon)
-    return classified, recons
-
-
 def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.05) -> list[Reconciliation]:
     """Type, validate and de-duplicate every table of the slice; refuse to publish when too many rows are rejected.
 
-    Rejects of every table go to ``bronze.rentals_rejects`` (written even when the gate fails, for inspection).
+    Tables are classified parents first, each child's foreign keys against its parents' valid rows (the keys
+    bronze accepts). Rejects of every table go to ``bronze.rentals_rejects`` (written even when the gate fails,
+    for inspection); the gate applies to each table's share of rejects, and one run summary counts them all.
     """
-    classified, recons = _classify_all(spark, ds)
+    parsed: dict[str, DataFrame] = {}
+    parts = []
+    for table in SOURCE_TABLES:
+        valid = {name: rows.where(F.col("kind") == RECORD) for name, rows in parsed.items()}
+        if table.name == "payment":
+            valid["rental"] = _known_rentals(spark, ds, valid["rental"])
+        rentals = layer(table, valid)
+        raw = read_slice(spark, table.raw_table, ds)
+        # Small tables, each read by its children's checks and by three writes: kept rather than re-derived.
+        parsed[table.name] = rentals.parse(raw).persist()
+        rows = parsed[table.name]
+        parts.append(Part(rows, raw.count(), rentals.records(rows), rentals.rejected(rows), rentals.bronze, table.name))
     try:
-        rejects = [rejected(classified[t.name], t) for t in SOURCE_TABLES]
-        all_rejects = rejects[0]
-        for more in rejects[1:]:
-            all_rejects = all_rejects.unionByName(more)
-        replace_slice(all_rejects, REJECTS, REJECTS_SCHEMA, ds)
-        worst = max(recons, key=lambda r: r.reject_ratio)
-        refused = worst.reject_ratio > max_reject_ratio
-        # One run summary for the domain: the source tables' rows together.
-        ops.publish_run(
-            spark,
-            DOMAIN,
-            ds,
-            raw=sum(r.raw for r in recons),
-            accepted=sum(r.accepted for r in recons),
-            duplicates=sum(r.duplicates for r in recons),
-            rejects=sum(r.rejects for r in recons),
-            status="rejected" if refused else "published",
+        return publish_parts(
+            parts, domain=DOMAIN, ds=ds, rejects=Target(REJECTS, REJECTS_SCHEMA), max_reject_ratio=max_reject_ratio
         )
-        if refused:
-            raise RejectRatioExceeded(
-                f"{worst.rejects} of {worst.raw} {worst.table} rows rejected ({worst.reject_ratio:.2%}) "
-                f"> max_reject_ratio {max_reject_ratio:.2%}; see {REJECTS} ds={ds}"
-            )
-        for table in SOURCE_TABLES:
-            replace_slice(accepted(classified[table.name], table), table.bronze_table, table.bronze_schema, ds)
     finally:
-        for frame in classified.values():
+        for frame in parsed.values():
             frame.unpersist()
-    _verify_written(spark, ds, recons)
-    return recons
-
-
-def _verify_written(spark, ds: str, recons: list[Reconciliation]) -> None:
-    for recon in recons:
-        written = read_slice(spark, TABLES[recon.table].bronze_table, ds).count()
-        if written != recon.accepted:
-            raise AssertionError(f"bronze {recon.table} ds={ds}: wrote {written} rows, classified {recon.accepted}")
-    rejects = read_slice(spark, REJECTS, ds).count()
-    if rejects != sum(r.rejects for r in recons):
-        raise AssertionError(f"{REJECTS} ds={ds}: wrote {rejects} rows, classified {sum(r.rejects for r in recons)}")
 
 
 def run_gold(spark, ds: str) -> dict[str, int]:

@@ -55,30 +55,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse_jobs.bronze import (
-    DUPLICATE,
-    RECORD,
-    REJECT,
-    Reconciliation,
-    Target,
-    publish_slice,
-)
 from lakehouse_jobs.bronze import HEADER as HEADER_LINE
+from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
 from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
 from lakehouse_jobs.job import Job
 from lakehouse_jobs.landed_files import (
+    LandedFeed,
     LandedFile,
-    landing_uri,
-    list_landed,
-    plan_files,
-    read_processed,
-    record_processed,
+    glob_escaped,
+    load_landed,
+    slice_files,
+    with_listed_paths,
 )
 from lakehouse_jobs.lines import number_lines
 from lakehouse_jobs.ops import SLICE_CHANGES, SLICE_CHANGES_SCHEMA
@@ -315,6 +308,46 @@ def current_history(bronze: DataFrame, ds: str, reread: Sequence[str]) -> DataFr
     return earlier.select("trip_id")
 
 
+def _classified_lines(raw: DataFrame) -> DataFrame:
+    """``parse`` + ``trip_id`` (valid trips only) + ``kind`` (header, record for a valid trip, reject)."""
+    parsed = parse(raw)
+    valid = ~F.col("_header") & F.col("reason").isNull()
+    kind = F.when(F.col("_header"), HEADER_LINE).when(F.col("reason").isNotNull(), REJECT).otherwise(RECORD)
+    return parsed.withColumn("trip_id", F.when(valid, trip_id())).withColumn("kind", kind)
+
+
+def _to_bronze(trips: DataFrame) -> DataFrame:
+    typed = [F.col(f"_t_{f.name}").alias(f.name) for f in TRIP_FIELDS[1:]]
+    return trips.select("ds", "trip_id", *typed, *[f.name for f in LINEAGE])
+
+
+def _to_rejects(lines: DataFrame) -> DataFrame:
+    record = F.to_json(F.struct(*[F.col(name) for name in COLUMNS], F.col("_line")))
+    return lines.select("ds", "reason", record.alias("record"), *[f.name for f in LINEAGE])
+
+
+def _history(spark, ds: str) -> DataFrame | None:
+    if not _exists(spark, BRONZE):
+        return None
+    return current_history(spark.table(qualified(BRONZE)), ds, _slice_files(spark, ds))
+
+
+LAYER = Layer(
+    domain=DOMAIN,
+    raw=RAW,
+    raw_schema=RAW_SCHEMA,
+    bronze=Target(BRONZE, BRONZE_SCHEMA),
+    rejects=Target(REJECTS, REJECTS_SCHEMA),
+    parse=_classified_lines,
+    key=("trip_id",),
+    order=("_source_file", "_line_number"),
+    to_bronze=_to_bronze,
+    to_rejects=_to_rejects,
+    unit="lines",
+    history=_history,
+)
+
+
 def classify(raw: DataFrame, history: DataFrame | None = None) -> DataFrame:
     """Parse and validate raw lines; ``kind`` is header, record, duplicate or reject.
 
@@ -322,37 +355,17 @@ def classify(raw: DataFrame, history: DataFrame | None = None) -> DataFrame:
     duplicates, as are trips whose id is in ``history`` (see ``current_history``). Invalid lines are never
     duplicates, and never make a valid line one.
     """
-    parsed = parse(raw)
-    valid = ~F.col("_header") & F.col("reason").isNull()
-    parsed = parsed.withColumn("trip_id", F.when(valid, trip_id()))
-    if history is not None:
-        seen = history.select("trip_id", F.lit(True).alias("_seen")).distinct()
-        parsed = parsed.join(seen, "trip_id", "left")
-    else:
-        parsed = parsed.withColumn("_seen", F.lit(None).cast("boolean"))
-    first = Window.partitionBy("trip_id").orderBy("_source_file", "_line_number")
-    occurrence = F.when(valid, F.row_number().over(first))
-    return parsed.withColumn(
-        "kind",
-        F.when(F.col("_header"), HEADER_LINE)
-        .when(F.col("reason").isNotNull(), REJECT)
-        .when(F.col("_seen").isNull() & (occurrence == 1), RECORD)
-        .otherwise(DUPLICATE),
-    ).drop("_seen")
+    return LAYER.classify(raw, history)
 
 
 def accepted(classified: DataFrame) -> DataFrame:
     """The typed, de-duplicated trips a slice adds to bronze."""
-    typed = [F.col(f"_t_{f.name}").alias(f.name) for f in TRIP_FIELDS[1:]]
-    return classified.where(F.col("kind") == RECORD).select("ds", "trip_id", *typed, *[f.name for f in LINEAGE])
+    return LAYER.accepted(classified)
 
 
 def rejected(classified: DataFrame) -> DataFrame:
     """Every refused line with its reason and its raw values as JSON (``_line`` too when it was malformed)."""
-    record = F.to_json(F.struct(*[F.col(name) for name in COLUMNS], F.col("_line")))
-    return classified.where(F.col("kind") == REJECT).select(
-        "ds", "reason", record.alias("record"), *[f.name for f in LINEAGE]
-    )
+    return LAYER.rejected(classified)
 
 
 def cell(longitude: Column, latitude: Column) -> Column:
@@ -451,39 +464,18 @@ def trips_weekly(trips: DataFrame, ds: str) -> DataFrame:
     )
 
 
-# --- reconciliation ------------------------------------------------------------------------------
-
-
-class LandingMismatch(RuntimeError):
-    """Raw holds a different number of lines for a file than the file has."""
-
-
 # --- jobs ------------------------------------------------------------------------------------------
-
-
-def _source_paths(spark, paths: Sequence[str]) -> dict[str, str]:
-    """Spark reports a scanned file as its URL-encoded URI (a space is ``%20``); map those back to the listed paths."""
-    jvm = spark.sparkContext._jvm
-    encoded = {str(jvm.org.apache.hadoop.fs.Path(p).toUri().toString()): p for p in paths}
-    # A local file is listed as file:/x but scanned as file:///x (local runs and benchmarks).
-    encoded.update({"file://" + uri[5:]: p for uri, p in list(encoded.items()) if uri.startswith("file:/")})
-    return {uri: p for uri, p in encoded.items() if uri != p}
 
 
 def read_lines(spark, paths: Sequence[str]) -> DataFrame:
     """Every line of ``paths`` with ``_source_file`` (the path as listed) and ``_line_number`` (1-based)."""
-    scanned = spark.read.text(list(paths)).select(
+    scanned = spark.read.text([glob_escaped(p) for p in paths]).select(
         F.col("value").alias("line"),
         F.input_file_name().alias("_source_file"),
         F.input_file_block_start().alias("_block_start"),
         F.monotonically_increasing_id().alias("_row_id"),
     )
-    lines = number_lines(scanned)
-    renamed = _source_paths(spark, paths)
-    if not renamed:
-        return lines
-    lookup = F.create_map(*[F.lit(x) for pair in renamed.items() for x in pair])
-    return lines.withColumn("_source_file", F.coalesce(lookup[F.col("_source_file")], F.col("_source_file")))
+    return with_listed_paths(number_lines(scanned), "_source_file", paths)
 
 
 def count_lines(spark, path: str) -> int:
@@ -500,26 +492,20 @@ def count_lines(spark, path: str) -> int:
         reader.close()
 
 
-def _check_lines(spark, ds: str, expected: Mapping[str, int]) -> None:
-    """Fail unless the slice holds exactly lines 1..n of each file, n being the file's own line count."""
-    written = {
-        r["_source_file"]: (r["n"], r["last"])
-        for r in read_slice(spark, RAW, ds)
-        .where(F.col("_source_file").isin(list(expected)))
-        .groupBy("_source_file")
-        .agg(F.count("*").alias("n"), F.max("_line_number").alias("last"))
-        .collect()
-    }
-    wrong = {}
-    for path, lines in expected.items():
-        got = written.get(path, (0, None))
-        if got != (lines, lines or None):
-            wrong[path] = (got, lines)
-    if wrong:
-        path, ((count, last), lines) = next(iter(wrong.items()))
-        raise LandingMismatch(
-            f"raw lines != file lines for {len(wrong)} files, e.g. {path}: {count} lines (last {last}) of {lines}"
-        )
+def _read_files(spark, files: Sequence[LandedFile], ds: str) -> tuple[DataFrame, dict[str, int]]:
+    paths = [f.path for f in files]
+    return to_raw(read_lines(spark, paths), ds), {p: count_lines(spark, p) for p in paths}
+
+
+FEED = LandedFeed(
+    domain=DOMAIN,
+    raw=RAW,
+    raw_schema=RAW_SCHEMA,
+    suffix=SUFFIX,
+    read=_read_files,
+    position="_line_number",
+    unit="lines",
+)
 
 
 def run_raw(spark, ds: str, *, prefix: str = LANDING_PREFIX, landing_bucket: str = "landing") -> dict:
@@ -528,23 +514,7 @@ def run_raw(spark, ds: str, *, prefix: str = LANDING_PREFIX, landing_bucket: str
     A file whose ETag and size match its last processed version is skipped. The lines of a file processed again
     replace its earlier lines in the slice; the slice's other lines stay.
     """
-    source = landing_uri(prefix, landing_bucket)
-    landed = list_landed(spark, source, suffix=SUFFIX)
-    todo: list[LandedFile] = plan_files(landed, read_processed(spark, DOMAIN))
-    summary = {"landed_files": len(landed), "new_files": len(todo), "new_lines": 0}
-    if not todo:
-        log.info("raw.trips ds=%s: nothing new among %d files under %s", ds, len(landed), source)
-        return summary
-    paths = [f.path for f in todo]
-    expected = {p: count_lines(spark, p) for p in paths}
-    ensure_table(spark, RAW, RAW_SCHEMA)
-    kept = read_slice(spark, RAW, ds).where(~F.col("_source_file").isin(paths))
-    replace_slice(kept.unionByName(to_raw(read_lines(spark, paths), ds)), RAW, RAW_SCHEMA, ds)
-    _check_lines(spark, ds, expected)
-    record_processed(spark, DOMAIN, todo, expected, ds)
-    summary["new_lines"] = sum(expected.values())
-    log.info("raw.trips ds=%s: %s", ds, summary)
-    return summary
+    return load_landed(spark, FEED, ds, prefix=prefix, landing_bucket=landing_bucket)
 
 
 def _exists(spark, table: str) -> bool:
@@ -553,34 +523,12 @@ def _exists(spark, table: str) -> bool:
 
 def _slice_files(spark, ds: str) -> list[str]:
     """The files whose lines raw slice ``ds`` holds (every file the slice's runs read, whatever its lines)."""
-    if not _exists(spark, RAW):
-        return []
-    return sorted(r["_source_file"] for r in read_slice(spark, RAW, ds).select("_source_file").distinct().collect())
+    return slice_files(spark, RAW, ds)
 
 
 def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliation:
     """Type, validate and de-duplicate the slice's trips; refuse to publish it when too many lines are rejected."""
-    raw = read_slice(spark, RAW, ds) if _exists(spark, RAW) else spark.createDataFrame([], RAW_SCHEMA)
-    raw_count = raw.count()
-    history = None
-    if _exists(spark, BRONZE):
-        history = current_history(spark.table(qualified(BRONZE)), ds, _slice_files(spark, ds))
-    classified = classify(raw, history).persist()
-    try:
-        return publish_slice(
-            classified,
-            raw_count,
-            domain=DOMAIN,
-            ds=ds,
-            accepted=accepted(classified),
-            rejected=rejected(classified),
-            bronze=Target(BRONZE, BRONZE_SCHEMA),
-            rejects=Target(REJECTS, REJECTS_SCHEMA),
-            max_reject_ratio=max_reject_ratio,
-            unit="lines",
-        )
-    finally:
-        classified.unpersist()
+    return run_layer(spark, LAYER, ds, max_reject_ratio=max_reject_ratio)
 
 
 def _replace_reread_files(spark, ds: str, files: Sequence[str]) -> dict[str, int]:

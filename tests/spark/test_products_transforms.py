@@ -183,6 +183,46 @@ def test_a_reject_never_takes_the_place_of_a_valid_reading(spark):
     assert got == [(1, "reject"), (2, "record")]
 
 
+def test_the_engine_keeps_the_first_valid_reading_as_computed_in_python(spark):
+    """What bronze writes (an aggregation over two files): a reading first seen on a refused row is kept."""
+    import random
+
+    from lakehouse_jobs.products import LAYER
+
+    rng = random.Random(7)
+    rows = []
+    for _ in range(300):
+        serial, product, hour = f"SN-{rng.randint(1, 6)}", rng.choice(["Milk", "Eggs"]), rng.randint(0, 3)
+        expire = rng.choice(["2024-03-29 00:00:00", "2024-04-01 00:00:00", "soon", "2023-01-01 00:00:00"])
+        rows.append(("Dairy", serial, f"2024-01-01 0{hour}:00:00", product, expire))
+    halves = {F1: rows[:150], F2: rows[150:]}
+
+    def valid(row) -> bool:  # the rules these rows can break: an unreadable expiry, or one before the reading
+        return row[4] != "soon" and row[4] >= row[2]
+
+    want: dict[tuple, tuple] = {}
+    for path in sorted(halves):
+        for number, row in enumerate(halves[path], start=1):
+            key = (row[0], row[1], row[3], row[2])
+            if valid(row) and key not in want:
+                want[key] = (path, number, row[4])
+    first_seen: dict[tuple, tuple] = {}
+    for path in sorted(halves):
+        for row in halves[path]:
+            first_seen.setdefault((row[0], row[1], row[3], row[2]), row)
+    assert any(not valid(row) for key, row in first_seen.items() if key in want)  # a key first seen on a reject
+    raw = raw_frame(spark, halves[F1], source=F1).unionByName(raw_frame(spark, halves[F2], source=F2))
+    got = {
+        (r["department_name"], r["sensor_serial"], r["product_name"], r["create_at"].isoformat(" ")): (
+            r["_source_file"],
+            r["_row_number"],
+            r["product_expire"].isoformat(" "),
+        )
+        for r in LAYER.records(LAYER.parse(raw)).collect()
+    }
+    assert got == want
+
+
 def test_a_file_lacking_a_column_is_rejected_whole(spark):
     from lakehouse_jobs.products import classify
 

@@ -387,6 +387,30 @@ def test_generated_files_are_classified_as_computed_in_python(spark, generated):
     classified.unpersist()
 
 
+def test_the_engine_keeps_the_first_valid_trip_as_computed_in_python(spark, generated):
+    """What bronze writes (an aggregation, not the row-by-row view): a trip first seen on a refused line is kept."""
+    from lakehouse_jobs.trips import LAYER
+
+    files = dict(generated["files"])
+    trips = [text for text in files[F1][1:] if reason_of(fields_of(text)) is None]
+    # A file sorting first whose lines 2 and 3 refuse two trips of F1 (a sixth field; a bad datetime) before line 4
+    # accepts the second one: it is a record there, and F1's copy of it a duplicate.
+    early = "s3a://landing/trips/0.csv"
+    files[early] = [
+        HEADER,
+        trips[0] + ",extra",
+        trips[1].replace(fields_of(trips[1])[3], "2026-13-01 00:00:00"),
+        trips[1],
+    ]
+    history = {trip_id_of(fields_of(trips[2]))}
+    want = expected_kinds(files, history)
+    assert want["kinds"][early, 4] == "record" and want["kinds"][early, 2] == want["kinds"][early, 3] == "reject"
+    parsed = LAYER.parse(raw_frame(spark, files))
+    seen = spark.createDataFrame([(t,) for t in history], "trip_id string")
+    got = {(r["_source_file"], r["_line_number"]): r["trip_id"] for r in LAYER.records(parsed, seen).collect()}
+    assert got == want["records"]
+
+
 # --- gold -----------------------------------------------------------------------------------------
 
 
