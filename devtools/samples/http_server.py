@@ -182,6 +182,18 @@ def _make_server(
     return server
 
 
+def serve_until_interrupted(server: ThreadingHTTPServer, what: str, path: str) -> None:
+    """Serve until Ctrl-C, having logged ``<what>http://<host>:<port><path>``; the socket is closed afterwards."""
+    host, port = server.server_address[:2]
+    logger.info("serving %shttp://%s:%s%s (Ctrl-C to stop)", what, host, port, path)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: `python -m devtools.samples.http_server --dir D --port 8000`."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -190,15 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    server = _make_server(args.dir, args.host, args.port)
-    bound_host, bound_port = server.server_address[:2]
-    logger.info("serving %s at http://%s:%s/ (Ctrl-C to stop)", args.dir.resolve(), bound_host, bound_port)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(_make_server(args.dir, args.host, args.port), f"{args.dir.resolve()} at ", "/")
 
 
 if __name__ == "__main__":

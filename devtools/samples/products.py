@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from devtools.samples.landing import add_destination, s3_client_for
+
 logger = logging.getLogger(__name__)
 
 LANDING_PREFIX = "products/"
@@ -239,13 +241,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--defect-rate", type=float, default=FeedOptions.defect_rate)
         sub.add_argument("--missing-column-every", type=int, default=0, help="every n-th file lacks product_expire")
         sub.add_argument("--drift-from-hour", type=int, help="files from this hour on carry an extra column")
-        if command == "drop":
-            sub.add_argument("--endpoint", help="S3 endpoint URL (default: the Airflow connection's)")
-            sub.add_argument("--conn-id", default="lakehouse_s3", help="Airflow connection of the S3 store")
-            sub.add_argument("--bucket", default="landing")
-            sub.add_argument("--prefix", default=LANDING_PREFIX)
-        else:
-            sub.add_argument("--out", type=Path, required=True, help="destination folder")
+        add_destination(sub, command, LANDING_PREFIX)
     return parser
 
 
@@ -260,8 +256,6 @@ def main(argv: Sequence[str] | None = None) -> dict:
         drift_from_hour=args.drift_from_hour,
     )
     if args.command == "drop":
-        from devtools.samples.trips import s3_client_for
-
         keys = drop_feed(
             s3_client_for(args.endpoint, args.conn_id), args.hours, args.seed, options, bucket=args.bucket,
             prefix=args.prefix,

@@ -29,6 +29,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from devtools.samples.landing import add_destination, s3_client_for
+
 HEADER = "region,origin_coord,destination_coord,datetime,datasource"
 LANDING_PREFIX = "trips/"
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -349,19 +351,6 @@ def write_trip_file(path: str | Path, rows: int, seed: int = 7, options: TripOpt
 # --- command line ------------------------------------------------------------------------------------
 
 
-def s3_client_for(endpoint: str | None, conn_id: str = "lakehouse_s3") -> Any:
-    """The S3 client of the Airflow connection ``conn_id``, or one for ``endpoint`` (credentials from the usual
-    AWS environment variables or files, e.g. ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``)."""
-    if not endpoint:
-        from include.landing.s3 import s3_client
-
-        return s3_client(conn_id)
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("s3", endpoint_url=endpoint, config=Config(s3={"addressing_style": "path"}))
-
-
 def drop_file(client: Any, trip_file: TripFile, bucket: str = "landing", prefix: str = LANDING_PREFIX) -> dict:
     """Upload ``trip_file`` to ``s3://<bucket>/<prefix><name>``; returns its description with the key and ETag."""
     from include.landing.s3 import upload_file
@@ -386,13 +375,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--name", help="file name (default trips_<first day>_<seed>.csv)")
         sub.add_argument("--start", type=date.fromisoformat, help="first day of trips, UTC (default: a week ago)")
         sub.add_argument("--days", type=int, default=7, help="days of trips in the file")
-        if command == "drop":
-            sub.add_argument("--endpoint", help="S3 endpoint URL (default: the Airflow connection's)")
-            sub.add_argument("--conn-id", default="lakehouse_s3", help="Airflow connection of the S3 store")
-            sub.add_argument("--bucket", default="landing")
-            sub.add_argument("--prefix", default=LANDING_PREFIX)
-        else:
-            sub.add_argument("--out", type=Path, required=True, help="destination folder")
+        add_destination(sub, command, LANDING_PREFIX)
     return parser
 
 

@@ -33,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from devtools.samples.http_server import serve_until_interrupted
+
 logger = logging.getLogger(__name__)
 
 VERSION = "1.4"
@@ -596,15 +598,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     options = UserOptions(args.bad_ratio, args.duplicate_ratio, args.returning_ratio)
     faults = Faults(every_page=[args.fail_status] * args.fail_first)
-    server = _UserServer((args.host, args.port), options, faults, None)
-    bound_host, bound_port = server.server_address[:2]
-    logger.info("RandomUser-compatible API at http://%s:%s/api/ (Ctrl-C to stop)", bound_host, bound_port)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(_UserServer((args.host, args.port), options, faults, None), "a RandomUser API at ", "/api/")
 
 
 if __name__ == "__main__":
