@@ -137,6 +137,24 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
 
 
 @contextmanager
+def serving(server: ThreadingHTTPServer, thread_name: str, path: str = "") -> Iterator[str]:
+    """``server`` answering in a background thread for the duration of the block; shut down and closed after.
+
+    Yields:
+        Its base URL, e.g. `http://127.0.0.1:54321`, followed by ``path``.
+    """
+    thread = threading.Thread(target=server.serve_forever, name=thread_name, daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host}:{port}{path}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@contextmanager
 def serve_directory(
     directory: str | os.PathLike[str],
     host: str = "127.0.0.1",
@@ -155,16 +173,8 @@ def serve_directory(
     Yields:
         The base URL, e.g. `http://127.0.0.1:54321`, without a trailing slash.
     """
-    server = _make_server(directory, host, port, handler_class)
-    thread = threading.Thread(target=server.serve_forever, name="serve-directory", daemon=True)
-    thread.start()
-    try:
-        bound_host, bound_port = server.server_address[:2]
-        yield f"http://{bound_host}:{bound_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(_make_server(directory, host, port, handler_class), "serve-directory") as url:
+        yield url
 
 
 def _make_server(

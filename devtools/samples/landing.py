@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +31,17 @@ def add_destination(sub: argparse.ArgumentParser, command: str, prefix: str) -> 
         sub.add_argument("--prefix", default=prefix)
     else:
         sub.add_argument("--out", type=Path, required=True, help="destination folder")
+
+
+def feed_parser(
+    prog: str, description: str, prefix: str, helps: dict[str, str], add_options: Callable[[Any], None]
+) -> argparse.ArgumentParser:
+    """A command line of two subcommands, ``drop`` and ``write`` (``helps``: each one's help), with the generator's
+    own options (``add_options(subparser)``) and where the files go (``add_destination``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in ("drop", "write"):
+        sub = commands.add_parser(command, help=helps[command])
+        add_options(sub)
+        add_destination(sub, command, prefix)
+    return parser

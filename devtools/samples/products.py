@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from devtools.samples.landing import add_destination, s3_client_for
+from devtools.samples.landing import feed_parser, s3_client_for
 
 logger = logging.getLogger(__name__)
 
@@ -228,21 +228,19 @@ def drop_feed(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m devtools.samples.products", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    for command, helptext in (
-        ("write", "write hourly files into a local folder"),
-        ("drop", "upload hourly files into s3://<bucket>/<prefix>"),
-    ):
-        sub = commands.add_parser(command, help=helptext)
+    def options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--hours", type=int, default=24, help="hourly files to make (default 24)")
         sub.add_argument("--seed", type=int, default=12)
         sub.add_argument("--start", type=datetime.fromisoformat, default=FeedOptions.start, help="first hour")
         sub.add_argument("--defect-rate", type=float, default=FeedOptions.defect_rate)
         sub.add_argument("--missing-column-every", type=int, default=0, help="every n-th file lacks product_expire")
         sub.add_argument("--drift-from-hour", type=int, help="files from this hour on carry an extra column")
-        add_destination(sub, command, LANDING_PREFIX)
-    return parser
+
+    helps = {
+        "drop": "upload hourly files into s3://<bucket>/<prefix>",
+        "write": "write hourly files into a local folder",
+    }
+    return feed_parser("python -m devtools.samples.products", __doc__, LANDING_PREFIX, helps, options)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

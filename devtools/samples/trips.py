@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from devtools.samples.landing import add_destination, s3_client_for
+from devtools.samples.landing import feed_parser, s3_client_for
 
 HEADER = "region,origin_coord,destination_coord,datetime,datasource"
 LANDING_PREFIX = "trips/"
@@ -363,20 +363,18 @@ def drop_file(client: Any, trip_file: TripFile, bucket: str = "landing", prefix:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m devtools.samples.trips", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    for command, helptext in (
-        ("drop", "upload one generated file into s3://<bucket>/<prefix>"),
-        ("write", "write one generated file into a local folder (streamed: any size)"),
-    ):
-        sub = commands.add_parser(command, help=helptext)
+    def options(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--rows", type=int, default=1000, help="data lines after the header (default 1000)")
         sub.add_argument("--seed", type=int, help="random seed (default: the current Unix time, so drops differ)")
         sub.add_argument("--name", help="file name (default trips_<first day>_<seed>.csv)")
         sub.add_argument("--start", type=date.fromisoformat, help="first day of trips, UTC (default: a week ago)")
         sub.add_argument("--days", type=int, default=7, help="days of trips in the file")
-        add_destination(sub, command, LANDING_PREFIX)
-    return parser
+
+    helps = {
+        "drop": "upload one generated file into s3://<bucket>/<prefix>",
+        "write": "write one generated file into a local folder (streamed: any size)",
+    }
+    return feed_parser("python -m devtools.samples.trips", __doc__, LANDING_PREFIX, helps, options)
 
 
 def main(argv: Sequence[str] | None = None) -> dict:

@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from devtools.samples.http_server import serve_until_interrupted
+from devtools.samples.http_server import serve_until_interrupted, serving
 
 logger = logging.getLogger(__name__)
 
@@ -573,15 +573,8 @@ def serve_users(
         The API's base URL, e.g. ``http://127.0.0.1:54321/api/``.
     """
     server = _UserServer((host, port), options or UserOptions(), faults or Faults(), log)
-    thread = threading.Thread(target=server.serve_forever, name="serve-users", daemon=True)
-    thread.start()
-    try:
-        bound_host, bound_port = server.server_address[:2]
-        yield f"http://{bound_host}:{bound_port}/api/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(server, "serve-users", "/api/") as url:
+        yield url
 
 
 def main(argv: Sequence[str] | None = None) -> None:
