@@ -11,7 +11,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,7 @@ def gold_database(
     import psycopg2
 
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(PG_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
+    _admin(f'CREATE DATABASE "{name}"')
     try:
         conn = psycopg2.connect(PG_DSN, dbname=name)
         with conn, conn.cursor() as cur:
@@ -60,9 +57,17 @@ def gold_database(
         conn.close()
         yield name
     finally:
+        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(statement: str) -> None:
+    """Run ``statement`` on the maintenance database, outside a transaction."""
+    import psycopg2
+
+    with closing(psycopg2.connect(PG_DSN)) as admin:
+        admin.autocommit = True
         with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+            cur.execute(statement)
 
 
 def _insert_columns(cur: Any, table: str, count: int) -> str:
@@ -109,18 +114,40 @@ def dbt_build(
     return proc, {r["unique_id"]: r["status"] for r in results}
 
 
+@contextmanager
+def built_project(
+    work: Path,
+    ddl: str,
+    rows: Mapping[str, Sequence[tuple]],
+    select: Sequence[str] = (),
+    *,
+    prefix: str = "dbt_test",
+    extensions: Iterable[str] = (),
+    threads: int = 2,
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """A ``gold_database`` and a `dbt build` into it that must succeed: (database, each node's status)."""
+    with gold_database(ddl, rows, prefix=prefix, extensions=extensions) as database:
+        proc, statuses = dbt_build(database, work, select, threads=threads)
+        assert proc.returncode == 0, f"dbt build failed:\n{proc.stdout}\n{proc.stderr}"
+        yield database, statuses
+
+
+def outcome(statuses: Mapping[str, str]) -> tuple[set[str], dict[str, str]]:
+    """The models that succeeded (by name), and every test's status (by unique id)."""
+    models = {
+        uid.split(".")[-1] for uid, status in statuses.items() if uid.startswith("model.") and status == "success"
+    }
+    return models, {uid: status for uid, status in statuses.items() if uid.startswith("test.")}
+
+
 def query(database: str, sql: str, args: Sequence[Any] | Mapping[str, Any] | None = None) -> list[tuple]:
     """The rows of ``sql`` run in ``database`` (session time zone UTC)."""
     import psycopg2
 
-    conn = psycopg2.connect(PG_DSN, dbname=database)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    with closing(psycopg2.connect(PG_DSN, dbname=database)) as conn, conn.cursor() as cur:
+        cur.execute("SET TIME ZONE 'UTC'")
+        cur.execute(sql, args)
+        return cur.fetchall()
 
 
 def failed_nodes(statuses: Mapping[str, str]) -> set[str]:

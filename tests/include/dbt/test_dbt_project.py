@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from dbt_harness import PG_DSN, dbt_build, failed_nodes, gold_database, query
+from dbt_harness import PG_DSN, built_project, dbt_build, failed_nodes, gold_database, outcome, query
 
 GOLD_DDL = """
 create table gold.tweets_per_hour (ds date, hour_start timestamptz, tweets bigint, _loaded_at timestamptz);
@@ -104,18 +104,16 @@ MART_VIEWS = {"trip_facts"}
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
     """The project built once on GOLD_ROWS: (database, node statuses)."""
-    with gold_database(GOLD_DDL, GOLD_ROWS, extensions=("postgis",)) as database:
-        proc, statuses = dbt_build(database, tmp_path_factory.mktemp("dbt"), threads=4)
-        assert proc.returncode == 0, f"dbt build failed:\n{proc.stdout}\n{proc.stderr}"
-        yield database, statuses
+    with built_project(
+        tmp_path_factory.mktemp("dbt"), GOLD_DDL, GOLD_ROWS, extensions=("postgis",), threads=4
+    ) as built:
+        yield built
 
 
 def test_build_runs_every_model_and_test(built):
     _, statuses = built
-    models = {uid.split(".")[-1] for uid in statuses if uid.startswith("model.")}
-    assert models == MODELS
-    assert {s for uid, s in statuses.items() if uid.startswith("model.")} == {"success"}
-    tests = {uid: s for uid, s in statuses.items() if uid.startswith("test.")}
+    models, tests = outcome(statuses)
+    assert models == MODELS == {uid.split(".")[-1] for uid in statuses if uid.startswith("model.")}
     assert len(tests) >= 40
     assert set(tests.values()) == {"pass"}
     assert "test.lakehouse.assert_language_shares_sum_to_one" in tests
@@ -149,23 +147,22 @@ def test_mart_columns_and_types(built):
         assert found == columns, mart
 
 
-def test_tweets_hourly_sums_slices_sharing_an_hour(built):
-    database, _ = built
-    assert query(database, "SELECT hour_start, tweets, ds FROM marts.tweets_hourly ORDER BY hour_start") == (
-        EXPECTED_HOURLY
-    )
-
-
-def test_tweets_daily(built):
-    database, _ = built
-    assert query(database, "SELECT day, tweets FROM marts.tweets_daily ORDER BY day") == EXPECTED_DAILY
-
-
-def test_tweet_languages_with_shares(built):
-    database, _ = built
-    assert query(database, "SELECT lang, tweets, share FROM marts.tweet_languages ORDER BY lang") == (
-        EXPECTED_LANGUAGES
-    )
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        pytest.param(
+            "SELECT hour_start, tweets, ds FROM marts.tweets_hourly ORDER BY hour_start",
+            EXPECTED_HOURLY,
+            id="hourly-sums-slices-sharing-an-hour",
+        ),
+        pytest.param("SELECT day, tweets FROM marts.tweets_daily ORDER BY day", EXPECTED_DAILY, id="daily"),
+        pytest.param(
+            "SELECT lang, tweets, share FROM marts.tweet_languages ORDER BY lang", EXPECTED_LANGUAGES, id="languages"
+        ),
+    ],
+)
+def test_tweets_marts(built, sql, expected):
+    assert query(built[0], sql) == expected
 
 
 def test_pipeline_loads(built):

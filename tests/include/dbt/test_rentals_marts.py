@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from dbt_harness import PG_DSN, dbt_build, failed_nodes, gold_database, query
+from dbt_harness import PG_DSN, built_project, dbt_build, failed_nodes, gold_database, outcome, query
 
 SELECT = ["stg_top_countries+", "stg_films_per_category+"]
 
@@ -51,17 +51,13 @@ EXPECTED_CATEGORIES = [("Action", 3, D20), ("Comedy", 1, D20), ("Horror", 0, D20
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
-    with gold_database(GOLD_DDL, GOLD_ROWS, prefix="dbt_rentals") as database:
-        proc, statuses = dbt_build(database, tmp_path_factory.mktemp("dbt"), SELECT)
-        assert proc.returncode == 0, f"dbt build failed:\n{proc.stdout}\n{proc.stderr}"
-        yield database, statuses
+    with built_project(tmp_path_factory.mktemp("dbt"), GOLD_DDL, GOLD_ROWS, SELECT, prefix="dbt_rentals") as built:
+        yield built
 
 
 def test_models_and_tests_pass(built):
-    _, statuses = built
-    models = {uid.split(".")[-1] for uid, s in statuses.items() if uid.startswith("model.") and s == "success"}
+    models, tests = outcome(built[1])
     assert models == {"stg_top_countries", "stg_films_per_category", "rentals_by_country", "film_categories"}
-    tests = {uid: s for uid, s in statuses.items() if uid.startswith("test.")}
     assert len(tests) >= 20 and set(tests.values()) == {"pass"}
     assert "test.lakehouse.assert_country_ranks_follow_customers" in tests
 
