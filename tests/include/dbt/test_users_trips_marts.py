@@ -112,24 +112,19 @@ def trip(ds, trip_id, when, region, lon, lat, source):
 # The Metabase question's default box is lon 14.40..14.46, lat 50.05..50.10 (central Prague), its default days
 # 2026-11-01 (a Sunday) to 2026-12-31. t02 and t04 sit on the box's corners, t07 just inside its south edge; t06 and
 # t09 just outside; t03 is in Turin, t11 and t12 in Hamburg. No trip in the box in the week of 2026-11-16.
-# slice, id, UTC day and time, region, origin lon and lat, datasource
-TRIP_TABLE = """
-    D19 t10 2026-11-11 22:00:00 Prague  14.43      50.07      funny_car
-    D19 t01 2026-11-12 08:10:00 Prague  14.425     50.068     cheap_mobile
-    D19 t02 2026-11-12 23:30:00 Prague  14.40      50.05      baba_car
-    D19 t03 2026-11-14 12:00:00 Turin   7.68       45.07      baba_car
-    D19 t04 2026-11-15 09:05:00 Prague  14.46      50.10      funny_car
-    D20 t11 2026-11-20 10:00:00 Hamburg 10.0       53.55      cheap_mobile
-    D20 t05 2026-11-23 07:45:00 Prague  14.41      50.06      cheap_mobile
-    D20 t06 2026-11-25 18:20:00 Prague  14.4600001 50.07      funny_car
-    D20 t12 2026-11-26 17:00:00 Hamburg 9.99       53.56      funny_car
-    D20 t07 2026-11-29 08:55:00 Prague  14.41      50.0500001 baba_car
-    D20 t08 2026-11-30 00:15:00 Prague  14.44      50.09      pt_search_app
-    D20 t09 2026-12-01 08:30:00 Prague  14.43      50.0499999 cheap_mobile
-"""
 TRIP_ROWS = [
-    trip({"D19": D19, "D20": D20}[ds], trip_id, f"{day} {time}", region, float(lon), float(lat), source)
-    for ds, trip_id, day, time, region, lon, lat, source in map(str.split, TRIP_TABLE.strip().splitlines())
+    trip(D19, "t10", "2026-11-11 22:00:00", "Prague", 14.43, 50.07, "funny_car"),
+    trip(D19, "t01", "2026-11-12 08:10:00", "Prague", 14.425, 50.068, "cheap_mobile"),
+    trip(D19, "t02", "2026-11-12 23:30:00", "Prague", 14.40, 50.05, "baba_car"),
+    trip(D19, "t03", "2026-11-14 12:00:00", "Turin", 7.68, 45.07, "baba_car"),
+    trip(D19, "t04", "2026-11-15 09:05:00", "Prague", 14.46, 50.10, "funny_car"),
+    trip(D20, "t11", "2026-11-20 10:00:00", "Hamburg", 10.0, 53.55, "cheap_mobile"),
+    trip(D20, "t05", "2026-11-23 07:45:00", "Prague", 14.41, 50.06, "cheap_mobile"),
+    trip(D20, "t06", "2026-11-25 18:20:00", "Prague", 14.4600001, 50.07, "funny_car"),
+    trip(D20, "t12", "2026-11-26 17:00:00", "Hamburg", 9.99, 53.56, "funny_car"),
+    trip(D20, "t07", "2026-11-29 08:55:00", "Prague", 14.41, 50.0500001, "baba_car"),
+    trip(D20, "t08", "2026-11-30 00:15:00", "Prague", 14.44, 50.09, "pt_search_app"),
+    trip(D20, "t09", "2026-12-01 08:30:00", "Prague", 14.43, 50.0499999, "cheap_mobile"),
 ]
 SEEN = datetime(2026, 11, 12, 8, 10, tzinfo=UTC)
 # The gold job's snapshots of the groups and the weeks (hand-written: the marts take the latest one as it is).
