@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from include.api import events
@@ -39,6 +40,25 @@ def connect(conn_id: str | None = None) -> Any:
         password=conn.password or None,
         dbname=conn.schema or "analytics",
     )
+
+
+@contextmanager
+def _events_db(conn: Any = None) -> Iterator[Any]:
+    """``conn``, else a connection of its own closed afterwards; the events schema in place either way."""
+    own = conn is None
+    conn = conn or connect()
+    try:
+        events.ensure_schema(conn)
+        yield conn
+    finally:
+        if own:
+            conn.close()
+
+
+def _load_catalog() -> Any:
+    from include.serving.source import load_catalog
+
+    return load_catalog()
 
 
 def run_files(catalog: Any, ds: str) -> dict[str, tuple[str, int, int]]:
@@ -93,14 +113,8 @@ def _already(conn: Any, ingestion_id: str, event: str) -> bool:
 
 def announce_landed(pending: list[Mapping], conn: Any = None) -> dict[str, str]:
     """Ingestion ids (and ``landed`` events) for the files the sensor returned; returns path -> id."""
-    own = conn is None
-    conn = conn or connect()
-    try:
-        events.ensure_schema(conn)
+    with _events_db(conn) as conn:
         return ensure_ids(conn, {f["path"]: (f["etag"], f["size"], 0) for f in pending})
-    finally:
-        if own:
-            conn.close()
 
 
 def ensure_ids(conn: Any, files: Mapping[str, tuple[str, int, int]]) -> dict[str, str]:
@@ -123,14 +137,8 @@ def report(stage: str, ds: str, catalog: Any = None, conn: Any = None) -> dict[s
         catalog: a PyIceberg catalog (default: from the Airflow connections).
         conn: a psycopg2 connection to the analytics database (default: the ``analytics_postgres`` connection).
     """
-    if catalog is None:
-        from include.serving.source import load_catalog
-
-        catalog = load_catalog()
-    own = conn is None
-    conn = conn or connect()
-    try:
-        events.ensure_schema(conn)
+    catalog = _load_catalog() if catalog is None else catalog
+    with _events_db(conn) as conn:
         files = run_files(catalog, ds)
         ids = ensure_ids(conn, files)
         figures = stage_figures(catalog, stage, ds, files)
@@ -139,9 +147,6 @@ def report(stage: str, ds: str, catalog: Any = None, conn: Any = None) -> dict[s
                 events.emit(conn, ingestion_id, stage, {"ds": ds, **figures[path]})
         log.info("%s ds=%s: %s events for %d files", DOMAIN, ds, stage, len(ids))
         return ids
-    finally:
-        if own:
-            conn.close()
 
 
 def report_failure(
@@ -158,14 +163,8 @@ def report_failure(
         catalog: a PyIceberg catalog (default: from the Airflow connections).
         conn: a psycopg2 connection to the analytics database (default: the ``analytics_postgres`` connection).
     """
-    if catalog is None:
-        from include.serving.source import load_catalog
-
-        catalog = load_catalog()
-    own = conn is None
-    conn = conn or connect()
-    try:
-        events.ensure_schema(conn)
+    catalog = _load_catalog() if catalog is None else catalog
+    with _events_db(conn) as conn:
         files = {f["path"]: (f["etag"], f["size"], 0) for f in pending}
         files.update(run_files(catalog, ds))
         failed = []
@@ -174,9 +173,6 @@ def report_failure(
                 events.emit(conn, ingestion_id, "failed", {"ds": ds, "stage": stage, "reason": reason})
                 failed.append(ingestion_id)
         return failed
-    finally:
-        if own:
-            conn.close()
 
 
 def on_stage_failure(context: Mapping[str, Any]) -> None:
@@ -212,26 +208,22 @@ def report_served(loads: list[Mapping], conn: Any = None) -> list[str]:
     slices = sorted({load["ds"] for load in loads if load["table"] == "trips"})
     if not slices:
         return []
-    own = conn is None
-    conn = conn or connect()
-    pg, my = postgres.connect(), tidb.connect()
     served = []
-    try:
-        events.ensure_schema(conn)
-        for ds in slices:
-            in_pg = _rows_per_file(pg, "SELECT source_file, count(*) FROM gold.trips WHERE ds = %s GROUP BY 1", ds)
-            in_tidb = _rows_per_file(my, "SELECT source_file, COUNT(*) FROM trips WHERE ds = %s GROUP BY 1", ds)
-            for ingestion_id, path in _gold_ingestions(conn, ds):
-                if not _already(conn, ingestion_id, "served"):
-                    rows = {"postgres_rows": in_pg.get(path, 0), "tidb_rows": in_tidb.get(path, 0)}
-                    events.emit(conn, ingestion_id, "served", {"ds": ds, **rows})
-                    served.append(ingestion_id)
-        return served
-    finally:
-        pg.close()
-        my.close()
-        if own:
-            conn.close()
+    with _events_db(conn) as conn:
+        pg, my = postgres.connect(), tidb.connect()
+        try:
+            for ds in slices:
+                in_pg = _rows_per_file(pg, "SELECT source_file, count(*) FROM gold.trips WHERE ds = %s GROUP BY 1", ds)
+                in_tidb = _rows_per_file(my, "SELECT source_file, COUNT(*) FROM trips WHERE ds = %s GROUP BY 1", ds)
+                for ingestion_id, path in _gold_ingestions(conn, ds):
+                    if not _already(conn, ingestion_id, "served"):
+                        rows = {"postgres_rows": in_pg.get(path, 0), "tidb_rows": in_tidb.get(path, 0)}
+                        events.emit(conn, ingestion_id, "served", {"ds": ds, **rows})
+                        served.append(ingestion_id)
+        finally:
+            pg.close()
+            my.close()
+    return served
 
 
 def _gold_ingestions(conn: Any, ds: str) -> list[tuple[str, str]]:

@@ -73,16 +73,12 @@ def record_processed(catalog, rows: list[dict]) -> None:
     """Append ``ops.processed_files`` rows (as the Spark job writes them) with PyIceberg, in the test catalog only."""
     import pyarrow as pa
 
+    from lakehouse_jobs.landed_files import PROCESSED_SCHEMA
+
+    # The Spark job's own declaration of the table, in Arrow types (a Spark timestamp is Iceberg's timestamptz).
+    arrow = {"string": pa.string(), "bigint": pa.int64(), "date": pa.date32(), "timestamp": pa.timestamp("us", "UTC")}
     schema = pa.schema(
-        [
-            pa.field("domain", pa.string(), False),
-            pa.field("path", pa.string(), False),
-            pa.field("etag", pa.string(), False),
-            pa.field("size", pa.int64(), False),
-            pa.field("ds", pa.date32(), False),
-            pa.field("row_count", pa.int64(), False),
-            pa.field("processed_at", pa.timestamp("us", tz="UTC"), False),
-        ]
+        [pa.field(f.name, arrow[f.dataType.simpleString()], f.nullable) for f in PROCESSED_SCHEMA.fields]
     )
     catalog.create_namespace_if_not_exists("ops")
     table = catalog.create_table_if_not_exists("ops.processed_files", schema=schema)
