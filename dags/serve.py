@@ -4,8 +4,9 @@
 Scheduled on every gold table's Asset (`include/assets.py: GOLD_TABLES`). For each gold slice a Spark task
 reported (the `ds` in its asset event), loads PostgreSQL `analytics.gold.<table>` and TiDB
 `lakehouse.<table>`; then builds and tests the dbt marts with Cosmos and brings Metabase's dashboards up to date.
-A manual run serves the `ds` param (all gold tables, or those in `tables`). Reloading a slice whose
-Iceberg snapshot is already served is a no-op that says so.
+A manual run serves the `ds` param (all gold tables, or those in `tables`). The plan pins each slice to its
+table's current Iceberg snapshot, and both targets load that one, so they never serve different snapshots of a
+slice. Reloading a slice whose snapshot is already served is a no-op that says so.
 """
 
 from datetime import datetime, timedelta
@@ -32,21 +33,22 @@ from include.pipeline import lakehouse_dag
 def serve():
     @task
     def plan(triggering_asset_events=None, params=None) -> list[dict]:
-        from include.serving.tasks import existing_gold_tables, plan_slices
+        """The slices to serve, each pinned to one Iceberg snapshot, which both targets then load."""
+        from include.serving.tasks import plan_run
 
-        return plan_slices(triggering_asset_events, params["ds"], params["tables"] or None, existing_gold_tables())
+        return plan_run(triggering_asset_events, params["ds"], params["tables"] or None)
 
     @task(max_active_tis_per_dagrun=2)
     def load_postgres(gold_slice: dict) -> dict:
         from include.serving.tasks import serve_postgres
 
-        return serve_postgres(gold_slice["table"], gold_slice["ds"])
+        return serve_postgres(**gold_slice)
 
     @task(max_active_tis_per_dagrun=2)
     def load_tidb(gold_slice: dict) -> dict:
         from include.serving.tasks import serve_tidb
 
-        return serve_tidb(gold_slice["table"], gold_slice["ds"])
+        return serve_tidb(**gold_slice)
 
     marts = DbtTaskGroup(
         group_id="dbt",

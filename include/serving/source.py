@@ -13,6 +13,8 @@ from include.serving.loads import as_date
 from include.settings import load_settings
 
 DEFAULT_NAMESPACE = "gold"
+# read_slice's default: the table's current snapshot, whichever it is when the slice is opened.
+CURRENT = "current"
 
 
 @dataclass
@@ -79,8 +81,26 @@ def _rebatch(batches: Iterable[pa.RecordBatch], batch_rows: int) -> Iterator[pa.
             yield batch.slice(offset, batch_rows)
 
 
-def read_slice(table: str, ds: dt.date | str, *, batch_rows: int = 65_536, catalog: Any = None) -> Slice:
-    """Open the ``ds`` slice of an Iceberg table at its current snapshot, as a stream of Arrow batches.
+def qualified(table: str) -> str:
+    """``<namespace>.<table>``: a bare name is in the ``gold`` namespace."""
+    return table if "." in table else f"{DEFAULT_NAMESPACE}.{table}"
+
+
+def current_snapshot_id(table: str, catalog: Any = None) -> int | None:
+    """The id of the table's current snapshot (None when it has none yet)."""
+    snapshot = (catalog or load_catalog()).load_table(qualified(table)).current_snapshot()
+    return snapshot.snapshot_id if snapshot is not None else None
+
+
+def read_slice(
+    table: str,
+    ds: dt.date | str,
+    *,
+    batch_rows: int = 65_536,
+    catalog: Any = None,
+    snapshot_id: int | str | None = CURRENT,
+) -> Slice:
+    """Open the ``ds`` slice of an Iceberg table as of one snapshot, as a stream of Arrow batches.
 
     Only the data files of the slice's partition are planned (the filter prunes on ``ds``), and their batches
     are read one at a time when the returned iterator is consumed.
@@ -90,19 +110,29 @@ def read_slice(table: str, ds: dt.date | str, *, batch_rows: int = 65_536, catal
         ds: the slice date.
         batch_rows: the most rows a yielded batch holds.
         catalog: a PyIceberg catalog; by default ``load_catalog()``.
+        snapshot_id: the snapshot to read: an id (e.g. pinned once for both serving targets, see
+            ``include.serving.tasks.pin_snapshots``), ``None`` for "the table had no snapshot" (an empty slice), or
+            ``CURRENT`` (the default) for the table's current snapshot now.
 
     Returns:
         The ``Slice``: schema, snapshot id and batches.
+
+    Raises:
+        ValueError: the table has no snapshot ``snapshot_id`` (it expired since it was pinned).
     """
     from pyiceberg.expressions import EqualTo
 
     if batch_rows < 1:
         raise ValueError("batch_rows must be positive")
-    identifier = table if "." in table else f"{DEFAULT_NAMESPACE}.{table}"
+    identifier = qualified(table)
     iceberg_table = (catalog or load_catalog()).load_table(identifier)
-    snapshot = iceberg_table.current_snapshot()
-    if snapshot is None:
+    if snapshot_id == CURRENT:
+        current = iceberg_table.current_snapshot()
+        snapshot_id = current.snapshot_id if current is not None else None
+    if snapshot_id is None:
         return Slice(iceberg_table.schema().as_arrow(), None, iter(()))
-    scan = iceberg_table.scan(row_filter=EqualTo("ds", as_date(ds).isoformat()), snapshot_id=snapshot.snapshot_id)
+    if iceberg_table.snapshot_by_id(int(snapshot_id)) is None:
+        raise ValueError(f"{identifier} has no snapshot {snapshot_id} (expired since it was pinned?)")
+    scan = iceberg_table.scan(row_filter=EqualTo("ds", as_date(ds).isoformat()), snapshot_id=int(snapshot_id))
     reader = scan.to_arrow_batch_reader()
-    return Slice(reader.schema, snapshot.snapshot_id, _rebatch(reader, batch_rows))
+    return Slice(reader.schema, int(snapshot_id), _rebatch(reader, batch_rows))

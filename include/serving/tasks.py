@@ -1,13 +1,18 @@
-"""Bodies of the serve DAG's tasks: which slices changed, load them into each target, refresh Metabase."""
+"""Bodies of the serve DAG's tasks: which slices changed (each pinned to one snapshot), load both targets, Metabase."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from include.assets import GOLD_TABLES
+
+# include.serving.source.CURRENT, spelled again so that importing this module stays light (source imports pyarrow).
+CURRENT = "current"
 
 log = logging.getLogger(__name__)
 
@@ -17,11 +22,11 @@ def gold_tables() -> list[str]:
     return [t.split(".", 1)[1] for tables in GOLD_TABLES.values() for t in tables]
 
 
-def existing_gold_tables() -> set[str]:
+def existing_gold_tables(catalog: Any = None) -> set[str]:
     """The registered gold tables that exist in the Iceberg catalog (a domain may not have run yet)."""
     from include.serving.source import load_catalog
 
-    catalog = load_catalog()
+    catalog = catalog or load_catalog()
     return {table for table in gold_tables() if catalog.table_exists(f"gold.{table}")}
 
 
@@ -69,65 +74,81 @@ def plan_slices(
     return [{"table": table, "ds": slice_ds} for table, slice_ds in sorted(wanted)]
 
 
-def _result(result) -> dict:
+def pin_snapshots(slices: Iterable[Mapping[str, str]], catalog: Any = None) -> list[dict]:
+    """The slices, each with the ``snapshot_id`` both serving targets load: its table's current one, read once.
+
+    A snapshot committed after this (by a Spark job of another run) is served by the next serve run, never by one
+    target of this run only, so PostgreSQL and TiDB hold the same snapshot of every slice a run served.
+    """
+    from include.serving.source import current_snapshot_id, load_catalog
+
+    catalog = catalog or load_catalog()
+    pinned: dict[str, int | None] = {}
+    out = []
+    for gold_slice in slices:
+        table = gold_slice["table"]
+        if table not in pinned:
+            pinned[table] = current_snapshot_id(f"gold.{table}", catalog)
+        out.append({**gold_slice, "snapshot_id": pinned[table]})
+    return out
+
+
+def plan_run(events: Mapping | None, ds: str | None, tables: Iterable[str] | None) -> list[dict]:
+    """The serve run's slices (``plan_slices``), each pinned to its table's current snapshot (``pin_snapshots``)."""
+    from include.serving.source import load_catalog
+
+    catalog = load_catalog()
+    return pin_snapshots(plan_slices(events, ds, tables, existing_gold_tables(catalog)), catalog)
+
+
+def _serve(target: str, connect, load, table: str, ds: str, snapshot_id, catalog: Any, **options) -> dict:
+    """Read the slice at ``snapshot_id`` and load it with ``load(conn, ...)`` on a connection of its own."""
+    from include.serving.source import read_slice
+
+    gold = read_slice(f"gold.{table}", ds, snapshot_id=snapshot_id, catalog=catalog)
+    conn = connect()
+    try:
+        result = load(conn, table, ds, gold.schema, gold.snapshot_id, gold.batches, **options)
+    finally:
+        conn.close()
+    log.info("%s %s ds=%s: %s", target, table, ds, result)
     out = dataclasses.asdict(result)
     out["ds"] = str(out["ds"])
     return out
 
 
-def serve_postgres(table: str, ds: str, conn_id: str = "analytics_postgres") -> dict:
-    """Load one gold slice into PostgreSQL ``gold.<table>``."""
+def serve_postgres(
+    table: str, ds: str, conn_id: str = "analytics_postgres", snapshot_id: int | str | None = CURRENT, catalog=None
+) -> dict:
+    """Load one gold slice into PostgreSQL ``gold.<table>``, at ``snapshot_id`` (the run's pin; default current)."""
     from include.serving import postgres
-    from include.serving.source import read_slice
     from include.serving.table_specs import serving_extras
 
-    gold = read_slice(f"gold.{table}", ds)
-    conn = postgres.connect(conn_id)
-    try:
-        result = postgres.load_slice_postgres(
-            conn,
-            table,
-            ds,
-            gold.schema,
-            gold.snapshot_id,
-            gold.batches,
-            point_columns=serving_extras(table).points,
-        )
-    finally:
-        conn.close()
-    log.info("PostgreSQL gold.%s ds=%s: %s", table, ds, result)
-    return _result(result)
+    points = serving_extras(table).points
+    connect = functools.partial(postgres.connect, conn_id)
+    return _serve(
+        "PostgreSQL", connect, postgres.load_slice_postgres, table, ds, snapshot_id, catalog, point_columns=points
+    )
 
 
-def serve_tidb(table: str, ds: str, conn_id: str = "tidb") -> dict:
-    """Load one gold slice into TiDB ``<database>.<table>`` (the connection's schema is the database)."""
+def serve_tidb(
+    table: str, ds: str, conn_id: str = "tidb", snapshot_id: int | str | None = CURRENT, catalog=None
+) -> dict:
+    """Load one gold slice into TiDB ``<database>.<table>`` (the connection's schema is the database), likewise."""
     from airflow.sdk import BaseHook
 
     from include.api.datasets import key_columns
     from include.serving import tidb
-    from include.serving.source import read_slice
     from include.serving.table_specs import serving_extras
 
-    database = BaseHook.get_connection(conn_id).schema or tidb.DATABASE
-    gold = read_slice(f"gold.{table}", ds)
-    conn = tidb.connect(conn_id)
-    try:
+    options = {
+        "database": BaseHook.get_connection(conn_id).schema or tidb.DATABASE,
         # The REST API's lookup/page key is indexed, so its queries are index range scans in TiDB.
-        result = tidb.load_slice_tidb(
-            conn,
-            table,
-            ds,
-            gold.schema,
-            gold.snapshot_id,
-            gold.batches,
-            database=database,
-            key_columns=key_columns(table),
-            indexes=serving_extras(table).tidb_indexes,
-        )
-    finally:
-        conn.close()
-    log.info("TiDB %s.%s ds=%s: %s", database, table, ds, result)
-    return _result(result)
+        "key_columns": key_columns(table),
+        "indexes": serving_extras(table).tidb_indexes,
+    }
+    connect = functools.partial(tidb.connect, conn_id)
+    return _serve("TiDB", connect, tidb.load_slice_tidb, table, ds, snapshot_id, catalog, **options)
 
 
 def refresh_metabase(conn_id: str = "metabase", database_conn_id: str = "analytics_postgres") -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import uuid
@@ -104,6 +105,17 @@ def mysql_connect(mysql_database):
     yield connect
     for conn in opened:
         conn.close()
+
+
+@pytest.fixture
+def airflow_connections(monkeypatch, pg_database, mysql_database) -> SimpleNamespace:
+    """The Airflow connections ``analytics_postgres`` and ``tidb`` pointing at the session's test databases."""
+    dbname = pg_database.split("dbname=")[-1]
+    postgres = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": dbname}
+    tidb = {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": mysql_database}
+    monkeypatch.setenv("AIRFLOW_CONN_ANALYTICS_POSTGRES", json.dumps(postgres))
+    monkeypatch.setenv("AIRFLOW_CONN_TIDB", json.dumps(tidb))
+    return SimpleNamespace(postgres=dbname, tidb=mysql_database)
 
 
 @pytest.fixture

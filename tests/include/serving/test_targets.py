@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pyarrow as pa
 import pymysql
@@ -174,30 +173,21 @@ def test_with_retries_retries_retryable_errors_only():
 
 
 @pytest.mark.integration
-def test_connect_from_airflow_connections(monkeypatch, pg_database, mysql_database, table_name):
-    dbname = pg_database.split("dbname=")[-1]
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_ANALYTICS_POSTGRES",
-        json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "login": "postgres", "schema": dbname}),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_TIDB",
-        json.dumps(
-            {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "login": "root", "schema": mysql_database}
-        ),
-    )
+def test_connect_from_airflow_connections(airflow_connections, table_name):
     pg = postgres.connect()
     my = tidb.connect()
     try:
-        assert fetch(pg, "SELECT current_database()") == [(dbname,)]
-        assert fetch(my, "SELECT DATABASE()") == [(mysql_database,)]
+        assert fetch(pg, "SELECT current_database()") == [(airflow_connections.postgres,)]
+        assert fetch(my, "SELECT DATABASE()") == [(airflow_connections.tidb,)]
         # Without a database argument the TiDB loader serves into the connection's database.
         tidb.load_slice_tidb(my, table_name, DS_A, SCHEMA, 1, batch(DS_A, [("en", 1)]))
         with pytest.raises(ValueError, match="inside a transaction"):
             postgres.load_slice_postgres(pg, table_name, DS_A, SCHEMA, 1, batch(DS_A, [("en", 1)]))
         pg.rollback()
         postgres.load_slice_postgres(pg, table_name, DS_A, SCHEMA, 1, batch(DS_A, [("en", 1)]))
-        assert fetch(my, f"SELECT ds, lang, tweets FROM `{mysql_database}`.`{table_name}`") == [(DS_A, "en", 1)]
+        assert fetch(my, f"SELECT ds, lang, tweets FROM `{airflow_connections.tidb}`.`{table_name}`") == [
+            (DS_A, "en", 1)
+        ]
         assert fetch(pg, f"SELECT ds, lang, tweets FROM gold.{table_name}") == [(DS_A, "en", 1)]
     finally:
         pg.close()
