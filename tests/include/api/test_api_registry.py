@@ -44,6 +44,67 @@ def test_inconsistent_declarations_fail_at_import(change, message):
         Dataset(**{**fields, **change})
 
 
+DECLARED = """
+[patterns]
+code = '^[a-z]{2}$'
+
+[[datasets]]
+name = "codes"
+path = "tests/codes"
+domain = "tests"
+summary = "Codes"
+description = "One row per code."
+sort = [["code", "asc"]]
+key = "code"
+key_pattern = "code"
+snapshot = false
+columns = [["code", "str", "A code.", "en"], ["label", "str?", "Its label.", "English"], ["n", "int", "N.", 3]]
+
+[[datasets.filters]]
+equals = "code"
+param = "code"
+description = "One code."
+example = "en"
+pattern = "code"
+max_length = 2
+"""
+
+
+def test_declarations_are_read_from_toml(tmp_path):
+    from include.api.datasets import DS_COLUMN, load
+
+    (path := tmp_path / "datasets.toml").write_text(DECLARED)
+    (codes,) = load(path)
+    assert codes.columns == (
+        DS_COLUMN,
+        Column("code", "str", "A code.", "en"),
+        Column("label", "str", "Its label.", "English", nullable=True),
+        Column("n", "int", "N.", 3),
+    )
+    assert (codes.sort, codes.key, codes.key_pattern, codes.snapshot) == (
+        (("code", "asc"),),
+        "code",
+        "^[a-z]{2}$",
+        False,
+    )
+    assert codes.filters == (Equals("code", "code", "One code.", "en", pattern="^[a-z]{2}$", max_length=2),)
+
+
+@pytest.mark.parametrize(
+    ("edit", "error"),
+    [
+        (("equals = ", "matches = "), ValueError),  # a filter of no known kind
+        (('summary = "Codes"', 'summary = "Codes"\nsumary = "typo"'), TypeError),
+    ],
+)
+def test_a_mistyped_declaration_fails_at_import(tmp_path, edit, error):
+    from include.api.datasets import load
+
+    (path := tmp_path / "datasets.toml").write_text(DECLARED.replace(*edit))
+    with pytest.raises(error):
+        load(path)
+
+
 def test_key_columns_for_the_loader_index():
     assert key_columns("tweets_per_hour") == ("hour_start",)
     assert key_columns("tweets_by_language") == ("lang",)
