@@ -27,30 +27,27 @@ import pyarrow.csv as pacsv
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from include.serving.loads import postgres_type, utc_naive  # noqa: E402
+from include.serving.loads import mysql_type, postgres_type, utc_naive  # noqa: E402
 from include.serving.postgres import load_slice_postgres  # noqa: E402
 from include.serving.tidb import load_slice_tidb  # noqa: E402
 
 DS = dt.date(2026, 11, 20)
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 MY = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
-SCHEMA = pa.schema(
-    [
-        ("ds", pa.date32()),
-        ("hour_start", pa.timestamp("us", tz="UTC")),
-        ("tweet_id", pa.int64()),
-        ("lang", pa.string()),
-        ("country_code", pa.string()),
-        ("tweets", pa.int64()),
-        ("revenue", pa.decimal128(12, 2)),
-        ("share", pa.float64()),
-        ("note", pa.string()),
-    ]
-)
-MYSQL_TYPES = (
-    "ds DATE, hour_start DATETIME(6), tweet_id BIGINT, lang TEXT, country_code TEXT, tweets BIGINT,"
-    " revenue DECIMAL(12,2), share DOUBLE, note TEXT"
-)
+# The columns of a gold-shaped slice; the loaders' own type mapping gives the SQL tables' DDL.
+COLUMNS = {
+    "ds": pa.date32(),
+    "hour_start": pa.timestamp("us", tz="UTC"),
+    "tweet_id": pa.int64(),
+    "lang": pa.string(),
+    "country_code": pa.string(),
+    "tweets": pa.int64(),
+    "revenue": pa.decimal128(12, 2),
+    "share": pa.float64(),
+    "note": pa.string(),
+}
+SCHEMA = pa.schema(COLUMNS)
+MYSQL_TYPES = ", ".join(f"{f.name} {mysql_type(f.type)}" for f in SCHEMA)
 SPARK_DDL = (
     "ds date, hour_start timestamp, tweet_id bigint, lang string, country_code string, tweets bigint,"
     " revenue decimal(12,2), share double, note string"

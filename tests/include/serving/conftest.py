@@ -4,42 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 import uuid
 from types import SimpleNamespace
 
 import pyarrow as pa
 import pytest
-
-# TiDB's sql_mode and collation on every MariaDB connection, so SQL only MariaDB's defaults accept fails here.
-from include.serving.tidb import SESSION_DEFAULTS
-
-PG_DSN = os.environ.get("LAKEHOUSE_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
-MYSQL = {
-    "host": os.environ.get("LAKEHOUSE_TEST_MYSQL_HOST", "127.0.0.1"),
-    "port": int(os.environ.get("LAKEHOUSE_TEST_MYSQL_PORT", "3306")),
-    "user": os.environ.get("LAKEHOUSE_TEST_MYSQL_USER", "root"),
-    "password": os.environ.get("LAKEHOUSE_TEST_MYSQL_PASSWORD", ""),
-}
+from serving_dbs import MYSQL, PG_DSN, SESSION_DEFAULTS, opener, scratch_database
 
 
 @pytest.fixture(scope="session")
 def pg_database():
     """A fresh PostgreSQL database for the session, dropped afterwards; yields its DSN."""
-    import psycopg2
-
-    name = f"serving_test_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(PG_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with scratch_database("postgres") as name:
         yield f"{PG_DSN.replace('dbname=postgres', '')} dbname={name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -59,18 +37,8 @@ def pg_postgis(pg_database):
 @pytest.fixture(scope="session")
 def mysql_database():
     """A fresh MariaDB database (the TiDB stand-in) for the session, dropped afterwards; yields its name."""
-    import pymysql
-
-    name = f"serving_test_{uuid.uuid4().hex[:8]}"
-    admin = pymysql.connect(**MYSQL, autocommit=True, **SESSION_DEFAULTS)
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    try:
+    with scratch_database("mysql") as name:
         yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
 
 
 @pytest.fixture
@@ -78,16 +46,8 @@ def pg_connect(pg_database):
     """Open connections to the test database (closed after the test); the session time zone is UTC."""
     import psycopg2
 
-    opened = []
-
-    def connect():
-        conn = psycopg2.connect(pg_database, options="-c TimeZone=UTC")
-        opened.append(conn)
-        return conn
-
-    yield connect
-    for conn in opened:
-        conn.close()
+    with opener(lambda: psycopg2.connect(pg_database, options="-c TimeZone=UTC")) as connect:
+        yield connect
 
 
 @pytest.fixture
@@ -95,16 +55,8 @@ def mysql_connect(mysql_database):
     """Open autocommit connections with LOAD DATA LOCAL enabled and TiDB's session defaults (closed after the test)."""
     import pymysql
 
-    opened = []
-
-    def connect():
-        conn = pymysql.connect(**MYSQL, autocommit=True, local_infile=True, **SESSION_DEFAULTS)
-        opened.append(conn)
-        return conn
-
-    yield connect
-    for conn in opened:
-        conn.close()
+    with opener(lambda: pymysql.connect(**MYSQL, autocommit=True, local_infile=True, **SESSION_DEFAULTS)) as connect:
+        yield connect
 
 
 @pytest.fixture
@@ -125,24 +77,11 @@ def table_name(request) -> str:
 
 
 TRIPS_SCHEMA = pa.schema(
-    [
-        ("ds", pa.date32()),
-        ("trip_id", pa.string()),
-        ("region", pa.string()),
-        ("origin_longitude", pa.float64()),
-        ("origin_latitude", pa.float64()),
-        ("destination_longitude", pa.float64()),
-        ("destination_latitude", pa.float64()),
-        ("datetime", pa.timestamp("us", tz="UTC")),
-        ("datasource", pa.string()),
-        ("trip_date", pa.date32()),
-        ("week_start", pa.date32()),
-        ("hour_of_day", pa.int32()),
-        ("time_bucket", pa.string()),
-        ("origin_cell", pa.string()),
-        ("destination_cell", pa.string()),
-        ("source_file", pa.string()),
-    ]
+    [("ds", pa.date32()), ("trip_id", pa.string()), ("region", pa.string())]
+    + [(f"{end}_{axis}", pa.float64()) for end in ("origin", "destination") for axis in ("longitude", "latitude")]
+    + [("datetime", pa.timestamp("us", tz="UTC")), ("datasource", pa.string())]
+    + [("trip_date", pa.date32()), ("week_start", pa.date32()), ("hour_of_day", pa.int32())]
+    + [(name, pa.string()) for name in ("time_bucket", "origin_cell", "destination_cell", "source_file")]
 )
 
 

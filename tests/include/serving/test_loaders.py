@@ -81,18 +81,27 @@ def simple_rows(ds: dt.date, ids: range, tag: str) -> list[dict]:
     return [{**dict.fromkeys(SCHEMA.names), "ds": ds, "id": i, "n": i * 10, "s": f"{tag}-{i}"} for i in ids]
 
 
-class PostgresTarget:
-    """Drives load_slice_postgres and reads the served rows back with a separate connection."""
+class Target:
+    """Drives a loader and reads the served rows back with a separate connection.
 
-    name = "postgres"
+    A target class names its loader, and how SQL spells a served table (``table_sql``, with ``{table}``), the
+    load-log, and a column's type (``types_sql``: ``c``, ``t`` of the columns of table ``%s`` in schema ``%s``).
+    """
 
-    def __init__(self, connect) -> None:
+    name = ""
+    loader = staticmethod(load_slice_postgres)
+    table_sql = ""
+    log_sql = ""
+    types_sql = ""
+    schema = ""
+
+    def __init__(self, connect, **options) -> None:
         self.conn = connect()
         self.reader = connect()
-        self.reader.autocommit = True
+        self.options = options
 
     def load(self, table, ds, schema, snapshot_id, data, **kwargs):
-        return load_slice_postgres(self.conn, table, ds, schema, snapshot_id, data, **kwargs)
+        return self.loader(self.conn, table, ds, schema, snapshot_id, data, **self.options, **kwargs)
 
     def query(self, sql: str, args=()) -> list[dict]:
         with self.reader.cursor() as cur:
@@ -102,25 +111,32 @@ class PostgresTarget:
 
     def served(self, table: str, ds: dt.date | None = None) -> list[dict]:
         where, args = ("WHERE ds = %s", (ds,)) if ds else ("", ())
-        return self.query(f'SELECT * FROM gold."{table}" {where} ORDER BY ds, id', args)
+        return self.query(f"SELECT * FROM {self.table_sql.format(table=table)} {where} ORDER BY ds, id", args)
 
     def log(self, table: str, ds: dt.date) -> dict | None:
-        found = self.query("SELECT * FROM gold._lakehouse_loads WHERE table_name = %s AND ds = %s", (table, ds))
+        found = self.query(f"SELECT * FROM {self.log_sql} WHERE table_name = %s AND ds = %s", (table, ds))
         return found[0] if found else None
 
     def column_types(self, table: str) -> dict[str, str]:
-        rows = self.query(
-            "SELECT column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns"
-            " WHERE table_schema = 'gold' AND table_name = %s",
-            (table,),
-        )
-        return {r["column_name"]: self._type(r) for r in rows}
+        return {r["c"]: r["t"] for r in self.query(self.types_sql, (self.schema, table))}
 
-    @staticmethod
-    def _type(row: dict) -> str:
-        if row["data_type"] == "numeric":
-            return f"numeric({row['numeric_precision']},{row['numeric_scale']})"
-        return row["data_type"]
+
+class PostgresTarget(Target):
+    """load_slice_postgres into the schema ``gold``."""
+
+    name = "postgres"
+    table_sql = 'gold."{table}"'
+    log_sql = "gold._lakehouse_loads"
+    types_sql = (
+        "SELECT column_name AS c, CASE WHEN data_type = 'numeric'"
+        " THEN 'numeric(' || numeric_precision || ',' || numeric_scale || ')' ELSE data_type END AS t"
+        " FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+    )
+    schema = "gold"
+
+    def __init__(self, connect) -> None:
+        super().__init__(connect)
+        self.reader.autocommit = True
 
     def rows_in_flight(self, table: str) -> int:
         """Rows the running COPY has written so far (invisible to other transactions until COMMIT)."""
@@ -141,42 +157,21 @@ class PostgresTarget:
         return row
 
 
-class MariaDBTarget:
-    """Drives load_slice_tidb on MariaDB and reads the served rows (the view) back with a separate connection."""
+class MariaDBTarget(Target):
+    """load_slice_tidb on MariaDB; the served rows are the view's."""
 
     name = "mariadb"
+    loader = staticmethod(load_slice_tidb)
+    types_sql = (
+        "SELECT column_name AS c, column_type AS t FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = %s"
+    )
 
     def __init__(self, connect, database: str) -> None:
-        self.conn = connect()
-        self.reader = connect()
-        self.database = database
-
-    def load(self, table, ds, schema, snapshot_id, data, **kwargs):
-        return load_slice_tidb(self.conn, table, ds, schema, snapshot_id, data, database=self.database, **kwargs)
-
-    def query(self, sql: str, args=()) -> list[dict]:
-        with self.reader.cursor() as cur:
-            cur.execute(sql, args)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-    def served(self, table: str, ds: dt.date | None = None) -> list[dict]:
-        where, args = ("WHERE ds = %s", (ds,)) if ds else ("", ())
-        return self.query(f"SELECT * FROM `{self.database}`.`{table}` {where} ORDER BY ds, id", args)
-
-    def log(self, table: str, ds: dt.date) -> dict | None:
-        found = self.query(
-            f"SELECT * FROM `{self.database}`._lakehouse_loads WHERE table_name = %s AND ds = %s", (table, ds)
-        )
-        return found[0] if found else None
-
-    def column_types(self, table: str) -> dict[str, str]:
-        rows = self.query(
-            "SELECT column_name AS c, column_type AS t FROM information_schema.columns"
-            " WHERE table_schema = %s AND table_name = %s",
-            (self.database, table),
-        )
-        return {r["c"]: r["t"] for r in rows}
+        super().__init__(connect, database=database)
+        self.schema = database
+        self.table_sql = f"`{database}`.`{{table}}`"
+        self.log_sql = f"`{database}`._lakehouse_loads"
 
     def rows_in_flight(self, table: str) -> int:
         """Rows committed to the rows table, served or not."""
@@ -184,7 +179,7 @@ class MariaDBTarget:
 
     def stored(self, table: str) -> int:
         """Rows the loader keeps for the table, served or not: no rows of a failed load left over."""
-        return int(self.query(f"SELECT count(*) AS n FROM `{self.database}`.`{table}__rows`")[0]["n"])
+        return int(self.query(f"SELECT count(*) AS n FROM `{self.schema}`.`{table}__rows`")[0]["n"])
 
     @staticmethod
     def normalize(row: dict) -> dict:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
-from contextlib import contextmanager
 
 import pyarrow as pa
 import pytest
+from serving_dbs import PG_DSN, admin, execute, scratch_database
 
 from include.serving.postgres import load_slice_postgres
 from include.serving.table_specs import PointColumn, serving_extras
 
 pytestmark = pytest.mark.integration
-
-PG_DSN = os.environ.get("LAKEHOUSE_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 DS_A = dt.date(2026, 11, 20)
 DS_B = dt.date(2026, 11, 21)
@@ -103,24 +100,6 @@ def spatial(pg_postgis, pg_connect):
     conn, reader = pg_connect(), pg_connect()
     reader.autocommit = True
     return conn, reader
-
-
-@contextmanager
-def fresh_database(owner: str | None = None):
-    """A database without PostGIS, dropped afterwards; yields its name."""
-    import psycopg2
-
-    name = f"serving_gis_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(PG_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"' + (f' OWNER "{owner}"' if owner else ""))
-    try:
-        yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 def test_point_columns_hold_the_coordinates_or_null(spatial, trips, table_name):
@@ -314,7 +293,7 @@ def test_tables_without_point_columns_get_none(spatial, trips, table_name):
 def test_the_loader_creates_postgis_when_missing(trips, table_name):
     import psycopg2
 
-    with fresh_database() as name:
+    with scratch_database("postgres", "serving_gis") as name:
         conn = psycopg2.connect(PG_DSN, dbname=name)
         try:
             rows = trips.rows(DS_A, 50, seed=12)
@@ -331,12 +310,10 @@ def test_a_user_who_may_not_create_postgis_gets_a_clear_error(trips, table_name)
     import psycopg2
 
     role = f"serving_gis_{uuid.uuid4().hex[:8]}"
-    admin = psycopg2.connect(PG_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE ROLE "{role}" LOGIN')
+    server = admin("postgres")
+    execute(server, f'CREATE ROLE "{role}" LOGIN')
     try:
-        with fresh_database(owner=role) as name:
+        with scratch_database("postgres", "serving_gis", owner=role) as name:
             conn = psycopg2.connect(PG_DSN, dbname=name, user=role)
             try:
                 with pytest.raises(RuntimeError, match=f"CREATE EXTENSION postgis;` in database '{name}'"):
@@ -358,9 +335,8 @@ def test_a_user_who_may_not_create_postgis_gets_a_clear_error(trips, table_name)
             finally:
                 conn.close()
     finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP ROLE IF EXISTS "{role}"')
-        admin.close()
+        execute(server, f'DROP ROLE IF EXISTS "{role}"')
+        server.close()
 
 
 def test_bad_point_columns_are_refused(spatial, trips, table_name):

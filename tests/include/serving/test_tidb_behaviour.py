@@ -190,18 +190,11 @@ def test_a_load_analyzes_when_the_table_grew_and_not_otherwise(mysql_connect, my
     monkeypatch.setattr(tidb, "_analyze", lambda conn, db, table, indexes: calls.append((table, indexes)))
     index = (SecondaryIndex("by_k", ("k",)),)
     conn = mysql_connect()
-    load_slice_tidb(
-        conn, table_name, DS_A, SCHEMA, 1, [batch(DS_A, 1000)], database=mysql_database, indexes=index
-    )  # 0 -> 1000
-    load_slice_tidb(
-        conn, table_name, DS_B, SCHEMA, 1, [batch(DS_B, 1000)], database=mysql_database, indexes=index
-    )  # 1000 -> 2000
-    load_slice_tidb(
-        conn, table_name, DS_B, SCHEMA, 2, [batch(DS_B, 1100)], database=mysql_database, indexes=index
-    )  # 2000 -> 2100
-    load_slice_tidb(
-        conn, table_name, DS_A, SCHEMA, 2, [batch(DS_A, 1000)], database=mysql_database, indexes=index
-    )  # 2100 -> 2100
+    # (slice, snapshot, rows): the served rows go 0 -> 1000 -> 2000 -> 2100 -> 2100.
+    for ds, snapshot, rows in ((DS_A, 1, 1000), (DS_B, 1, 1000), (DS_B, 2, 1100), (DS_A, 2, 1000)):
+        load_slice_tidb(
+            conn, table_name, ds, SCHEMA, snapshot, [batch(ds, rows)], database=mysql_database, indexes=index
+        )
     assert calls == [(table_name, index), (table_name, index)]
 
 

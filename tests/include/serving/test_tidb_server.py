@@ -15,11 +15,11 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from serving_dbs import scratch_database
 
 from include.serving.table_specs import serving_extras
 from include.serving.tidb import SESSION_DEFAULTS, load_slice_tidb
@@ -57,20 +57,10 @@ def _tidb_version() -> str | None:
 @pytest.fixture(scope="module")
 def tidb_database():
     """A fresh database on the TiDB, dropped afterwards; skips the module when no TiDB answers."""
-    import pymysql
-
     if _tidb_version() is None:
         pytest.skip(f"no TiDB at {TIDB['host']}:{TIDB['port']} (docker compose up tidb)")
-    name = f"tidb_test_{uuid.uuid4().hex[:8]}"
-    admin = pymysql.connect(**TIDB, autocommit=True, **SESSION_DEFAULTS)
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}`")
-    try:
+    with scratch_database("mysql", "tidb_test", server=TIDB) as name:
         yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        admin.close()
 
 
 def test_the_weekly_question_is_an_index_range_scan_in_tidbs_plan(tidb_database, trips):
