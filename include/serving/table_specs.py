@@ -63,6 +63,7 @@ class ServingExtras:
 
 NONE = ServingExtras()
 
+# By gold table name (without namespace), among those include/assets.py declares (GOLD_TABLES).
 EXTRAS: dict[str, ServingExtras] = {
     "trips": ServingExtras(
         points=(

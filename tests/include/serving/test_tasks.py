@@ -50,3 +50,10 @@ def test_manual_run_skips_gold_tables_not_yet_in_the_lake():
 def test_bad_requests_are_refused_clearly(ds, tables, message):
     with pytest.raises(ValueError, match=message):
         plan_slices({}, ds, tables)
+
+
+def test_serving_extras_are_declared_for_declared_gold_tables_only():
+    from include.serving.table_specs import EXTRAS
+    from include.serving.tasks import gold_tables
+
+    assert set(EXTRAS) <= set(gold_tables())
