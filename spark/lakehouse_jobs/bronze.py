@@ -79,36 +79,39 @@ class Target:
     schema: object  # pyspark.sql.types.StructType
 
 
+def _as_is(rows: DataFrame) -> DataFrame:
+    return rows  # the target's schema selects the columns when the slice is written
+
+
 @dataclass(frozen=True)
 class Layer:
     """What a domain's bronze layer is made of; ``run_layer`` does the rest.
 
     Attributes:
         domain: the domain, for ``gold.pipeline_runs``.
-        raw: the raw table; ``raw_schema`` its schema (an empty slice when the table does not exist yet).
+        raw: the raw table (an empty slice when the table does not exist yet).
         bronze: the accepted records' table.
         rejects: the refused records' table.
         parse: raw rows -> the same rows with ``kind`` (``HEADER``, ``RECORD`` for every valid row, ``REJECT``),
             ``reason`` (for rejects) and the typed columns; a pure DataFrame function.
         key: the columns (of ``parse``'s output) that identify a record.
         order: SQL expressions, ascending, that decide which valid record of a key is the first.
-        to_bronze: valid parsed rows -> bronze rows.
-        to_rejects: rejected parsed rows -> reject rows.
+        to_bronze: valid parsed rows -> bronze rows (by default the rows as they are).
+        to_rejects: rejected parsed rows -> reject rows (by default the rows as they are).
         unit: what a record is, for the messages (lines, rows, users).
         history: ``(spark, ds)`` -> the keys accepted in earlier slices that still stand (their repeats are
             duplicates), or ``None``; it may first tidy older slices (a file read again replaces its rows).
     """
 
     domain: str
-    raw: str
-    raw_schema: object
+    raw: Target
     bronze: Target
     rejects: Target
     parse: Callable[[DataFrame], DataFrame]
     key: tuple[str, ...]
     order: tuple[str, ...]
-    to_bronze: Callable[[DataFrame], DataFrame]
-    to_rejects: Callable[[DataFrame], DataFrame]
+    to_bronze: Callable[[DataFrame], DataFrame] = _as_is
+    to_rejects: Callable[[DataFrame], DataFrame] = _as_is
     unit: str = "records"
     history: Callable[..., DataFrame | None] | None = None
 
@@ -171,9 +174,9 @@ def kind_counts(classified: DataFrame) -> dict[str, int]:
 
 def read_raw(spark, layer: Layer, ds: str) -> DataFrame:
     """The raw slice of ``layer`` (empty when nothing was ever loaded)."""
-    if not spark.catalog.tableExists(qualified(layer.raw)):
-        return spark.createDataFrame([], layer.raw_schema)
-    return read_slice(spark, layer.raw, ds)
+    if not spark.catalog.tableExists(qualified(layer.raw.table)):
+        return spark.createDataFrame([], layer.raw.schema)
+    return read_slice(spark, layer.raw.table, ds)
 
 
 def run_layer(spark, layer: Layer, ds: str, *, max_reject_ratio: float) -> Reconciliation:

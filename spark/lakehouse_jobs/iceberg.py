@@ -120,3 +120,43 @@ def read_text_file(spark, uri: str) -> str | None:
         return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
     finally:
         stream.close()
+
+
+def replace_slices(outputs, ds: str) -> dict[str, int]:
+    """Replace slice ``ds`` of each ``table: (df, schema)`` of ``outputs``; returns the rows each slice now holds."""
+    counts = {}
+    for table, (df, schema) in outputs.items():
+        replace_slice(df, table, schema, ds)
+        counts[table] = read_slice(df.sparkSession, table, ds).count()
+    return counts
+
+
+def apply_changes(changes, table: str, schema, keys: Sequence[str], op: str = "_op", delete: str = "delete") -> None:
+    """Apply change rows to ``table`` with one ``MERGE INTO`` on ``keys``: ``op`` = ``delete`` deletes, else upserts.
+
+    Args:
+        changes: rows of ``schema`` plus the ``op`` column.
+        table: ``<namespace>.<table>``.
+        schema: the table's schema (the table is created when missing).
+        keys: the columns that identify a row.
+        op: the column naming each change's operation.
+        delete: the operation that deletes.
+    """
+    from pyspark.sql import functions as F
+
+    spark = changes.sparkSession
+    name = ensure_table(spark, table, schema)
+    view = f"_changes_{table.replace('.', '_')}"
+    columns = [f"`{f.name}`" for f in schema.fields]
+    typed = [F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields]
+    changes.select(*typed, op).createOrReplaceTempView(view)
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    spark.sql(
+        f"MERGE INTO {name} t USING {view} s ON {on}"
+        f" WHEN MATCHED AND s.{op} = '{delete}' THEN DELETE"
+        f" WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)}"
+        f" WHEN NOT MATCHED AND s.{op} != '{delete}' THEN INSERT ({', '.join(columns)})"
+        f" VALUES ({', '.join(f's.{c}' for c in columns)})"
+    )
+    spark.catalog.dropTempView(view)
+    log.info("applied changes to %s on %s", name, ", ".join(keys))

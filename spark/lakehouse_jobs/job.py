@@ -19,3 +19,14 @@ class Job:
     run: Callable[..., object]
     options: Sequence[tuple[str, dict]] = field(default_factory=tuple)
     needs_landing_bucket: bool = False
+
+
+# The raw options of the two kinds of source: a landing folder of one slice, or a feed of files landed at any time.
+SOURCE_OPTION = ("--source", {"help": "files to read (default: the slice's landing folder, with its manifest)"})
+PREFIX_OPTION = ("--prefix", {"help": "files to read: a key prefix in the landing bucket, or a full URI"})
+
+
+def layers(raw: Job, bronze: Callable[..., object], gold: Callable[..., object], *, max_reject_ratio: float) -> dict:
+    """A domain's ``JOBS``: its raw job, and bronze (gated at ``max_reject_ratio`` by default) and gold."""
+    gate = {"type": float, "default": max_reject_ratio, "help": "fail above this share of rejected records"}
+    return {"raw": raw, "bronze": Job(bronze, [("--max-reject-ratio", gate)]), "gold": Job(gold)}

@@ -12,23 +12,15 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import types as T
-
 from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
+from lakehouse_jobs.schemas import schema
 
 log = logging.getLogger(__name__)
 
 PROCESSED = "ops.processed_files"
-PROCESSED_SCHEMA = T.StructType(
-    [
-        T.StructField("domain", T.StringType(), False),
-        T.StructField("path", T.StringType(), False),
-        T.StructField("etag", T.StringType(), False),
-        T.StructField("size", T.LongType(), False),
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("row_count", T.LongType(), False),
-        T.StructField("processed_at", T.TimestampType(), False),
-    ]
+PROCESSED_SCHEMA = schema(
+    "domain string NOT NULL, path string NOT NULL, etag string NOT NULL, size bigint NOT NULL, "
+    "ds date NOT NULL, row_count bigint NOT NULL, processed_at timestamp NOT NULL",
 )
 
 

@@ -9,30 +9,17 @@ import logging
 from pyspark.sql import types as T
 
 from lakehouse_jobs.iceberg import merge_rows, read_text_file
+from lakehouse_jobs.schemas import DS, schema
 from lakehouse_jobs.session import CATALOG
 
 log = logging.getLogger(__name__)
 
 EXTRACTIONS = "ops.extractions"
-EXTRACTIONS_SCHEMA = T.StructType(
-    [
-        T.StructField("domain", T.StringType(), False),
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("source", T.StringType()),
-        T.StructField("object_key", T.StringType()),
-        T.StructField("bytes", T.LongType()),
-        T.StructField("lines", T.LongType()),
-        T.StructField("sha256", T.StringType()),
-        T.StructField("downloader", T.StringType()),
-        T.StructField("started_at", T.TimestampType()),
-        T.StructField("finished_at", T.TimestampType()),
-        T.StructField("duration_s", T.DoubleType()),
-        T.StructField("status", T.StringType()),
-        T.StructField("raw_rows", T.LongType()),
-        # Added with the users domain (records and pages of a paged API); older tables grow these columns.
-        T.StructField("records", T.LongType()),
-        T.StructField("pages", T.LongType()),
-    ]
+# `records` and `pages` came with the users domain (a paged API); older tables grow these columns.
+EXTRACTIONS_SCHEMA = schema(
+    "domain string NOT NULL, ds date NOT NULL, source string, object_key string, bytes bigint, "
+    "lines bigint, sha256 string, downloader string, started_at timestamp, finished_at timestamp, "
+    "duration_s double, status string, raw_rows bigint, records bigint, pages bigint",
 )
 MANIFEST_FIELDS = ("domain", "ds", "source", "object_key", "bytes", "lines", "sha256", "status")
 
@@ -76,20 +63,11 @@ def record_extraction(spark, manifest: dict, raw_rows: int) -> None:
 
 
 PIPELINE_RUNS = "gold.pipeline_runs"
-PIPELINE_RUNS_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("domain", T.StringType(), False),
-        T.StructField("source", T.StringType()),
-        T.StructField("bytes", T.LongType()),
-        T.StructField("lines", T.LongType()),
-        T.StructField("extraction_s", T.DoubleType()),
-        T.StructField("raw_rows", T.LongType(), False),
-        T.StructField("accepted", T.LongType(), False),
-        T.StructField("duplicates", T.LongType(), False),
-        T.StructField("rejects", T.LongType(), False),
-        T.StructField("status", T.StringType(), False),
-    ]
+PIPELINE_RUNS_SCHEMA = schema(
+    DS,
+    "domain string NOT NULL, source string, bytes bigint, lines bigint, extraction_s double, "
+    "raw_rows bigint NOT NULL, accepted bigint NOT NULL, duplicates bigint NOT NULL, "
+    "rejects bigint NOT NULL, status string NOT NULL",
 )
 
 
@@ -129,12 +107,20 @@ def publish_run(spark, domain: str, ds: str, *, raw: int, accepted: int, duplica
 # Older slices of a gold table a run moved rows out of (a table whose `ds` is "the run that last changed the row"):
 # the DAG announces them, so the serving copies reload them too (include/slice_changes.py reads this table).
 SLICE_CHANGES = "ops.slice_changes"
-SLICE_CHANGES_SCHEMA = T.StructType(
-    [
-        T.StructField("table_name", T.StringType(), False),
-        T.StructField("ds", T.DateType(), False),  # the run
-        T.StructField("changed_ds", T.DateType(), False),  # an older slice the run took rows out of
-        T.StructField("rows_out", T.LongType(), False),
-        T.StructField("recorded_at", T.TimestampType(), False),
-    ]
+# `ds` is the run, `changed_ds` an older slice the run took `rows_out` rows out of.
+SLICE_CHANGES_SCHEMA = schema(
+    "table_name string NOT NULL, ds date NOT NULL, changed_ds date NOT NULL, rows_out bigint NOT NULL, "
+    "recorded_at timestamp NOT NULL",
 )
+
+
+def record_slice_changes(spark, table: str, ds: str, changed) -> None:
+    """Record that run ``ds`` takes ``rows_out`` rows out of each older slice of ``table`` (``{changed_ds: rows_out}``).
+
+    Called before the change itself: a re-run after a crash in between still announces those slices for serving.
+    """
+    now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017 - the image runs Python 3.10
+    day = dt.date.fromisoformat(ds)
+    rows = [(table, day, changed_ds, int(n), now) for changed_ds, n in sorted(changed.items())]
+    frame = spark.createDataFrame(rows, SLICE_CHANGES_SCHEMA)
+    merge_rows(frame, SLICE_CHANGES, SLICE_CHANGES_SCHEMA, keys=("table_name", "ds", "changed_ds"))

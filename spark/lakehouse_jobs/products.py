@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,9 +30,10 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakehouse_jobs import ops
 from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
-from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
-from lakehouse_jobs.job import Job
+from lakehouse_jobs.iceberg import ensure_table, qualified, read_slice, replace_slice
+from lakehouse_jobs.job import PREFIX_OPTION, Job, layers
 from lakehouse_jobs.landed_files import (
     LandedFeed,
     LandedFile,
@@ -44,7 +44,7 @@ from lakehouse_jobs.landed_files import (
     superseded_slices,
     with_listed_paths,
 )
-from lakehouse_jobs.ops import SLICE_CHANGES, SLICE_CHANGES_SCHEMA
+from lakehouse_jobs.schemas import DS, REASON, columns, lineage, schema
 
 log = logging.getLogger(__name__)
 
@@ -67,73 +67,35 @@ EARLIEST, LATEST = "2000-01-01 00:00:00", "2100-01-01 00:00:00"
 HORIZONS = (1, 7, 30, 90)
 SECONDS_PER_DAY = 86_400
 
-LINEAGE = [
-    T.StructField("_source_file", T.StringType(), False),
-    T.StructField("_row_number", T.LongType(), False),
-    T.StructField("_loaded_at", T.TimestampType(), False),
-]
-RAW_SCHEMA = T.StructType(
-    [T.StructField("ds", T.DateType(), False)]
-    + [T.StructField(name, T.StringType()) for name in FIELDS]
-    + [
-        T.StructField("_absent", T.ArrayType(T.StringType()), False),
-        T.StructField("_extra", T.MapType(T.StringType(), T.StringType())),
-    ]
-    + LINEAGE
+LINEAGE = lineage("_row_number bigint")
+RAW_SCHEMA = schema(
+    DS,
+    ", ".join(f"{name} string" for name in FIELDS),
+    "_absent array<string> NOT NULL, _extra map<string,string>",
+    LINEAGE,
 )
-READING_FIELDS = [
-    T.StructField("department_name", T.StringType(), False),
-    T.StructField("sensor_serial", T.StringType(), False),
-    T.StructField("product_name", T.StringType(), False),
-    T.StructField("create_at", T.TimestampNTZType(), False),
-    T.StructField("product_expire", T.TimestampNTZType(), False),
-]
-BRONZE_SCHEMA = T.StructType([T.StructField("ds", T.DateType(), False), *READING_FIELDS, *LINEAGE])
-REJECTS_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("reason", T.StringType(), False),
-        T.StructField("record", T.StringType()),  # every raw value, as JSON
-        *LINEAGE,
-    ]
+READING_FIELDS = columns(
+    "department_name string NOT NULL, sensor_serial string NOT NULL, product_name string NOT NULL, "
+    "create_at timestamp_ntz NOT NULL, product_expire timestamp_ntz NOT NULL"
 )
+BRONZE_SCHEMA = schema(DS, READING_FIELDS, LINEAGE)
+REJECTS_SCHEMA = schema(DS, REASON, "record string", LINEAGE)  # `record`: every raw value, as JSON
 # The target table of the project this replaces, one row per distinct reading, plus its shelf life.
-MASTER_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        *READING_FIELDS,
-        T.StructField("shelf_life_days", T.DoubleType(), False),
-        T.StructField("_source_file", T.StringType(), False),
-    ]
+MASTER_SCHEMA = schema(DS, READING_FIELDS, "shelf_life_days double NOT NULL, _source_file string NOT NULL")
+BY_DEPARTMENT_SCHEMA = schema(
+    DS,
+    "department_name string NOT NULL, day date NOT NULL, products bigint NOT NULL, "
+    "sensors bigint NOT NULL, readings bigint NOT NULL",
 )
-BY_DEPARTMENT_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("department_name", T.StringType(), False),
-        T.StructField("day", T.DateType(), False),
-        T.StructField("products", T.LongType(), False),
-        T.StructField("sensors", T.LongType(), False),
-        T.StructField("readings", T.LongType(), False),
-    ]
+SHELF_LIFE_SCHEMA = schema(
+    DS,
+    "shelf_life_days int NOT NULL, readings bigint NOT NULL, products bigint NOT NULL, "
+    "avg_shelf_life_days double NOT NULL",
 )
-SHELF_LIFE_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("shelf_life_days", T.IntegerType(), False),
-        T.StructField("readings", T.LongType(), False),
-        T.StructField("products", T.LongType(), False),
-        T.StructField("avg_shelf_life_days", T.DoubleType(), False),
-    ]
-)
-EXPIRING_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("department_name", T.StringType(), False),
-        T.StructField("within_days", T.IntegerType(), False),
-        T.StructField("as_of", T.TimestampNTZType(), False),
-        T.StructField("products", T.LongType(), False),
-        T.StructField("readings", T.LongType(), False),
-    ]
+EXPIRING_SCHEMA = schema(
+    DS,
+    "department_name string NOT NULL, within_days int NOT NULL, as_of timestamp_ntz NOT NULL, "
+    "products bigint NOT NULL, readings bigint NOT NULL",
 )
 GOLD_AGGREGATES = (BY_DEPARTMENT, SHELF_LIFE, EXPIRING)
 
@@ -244,8 +206,8 @@ def _to_rejects(rows: DataFrame) -> DataFrame:
 def _history(spark, ds: str) -> DataFrame | None:
     """The readings of bronze's earlier slices, once the slice's files (read again) left every other slice."""
     files = _slice_files(spark, ds)
-    for table, schema in ((BRONZE, BRONZE_SCHEMA), (REJECTS, REJECTS_SCHEMA)):
-        drop_superseded(spark, table, schema, files, ds)
+    for target in (LAYER.bronze, LAYER.rejects):
+        drop_superseded(spark, target.table, target.schema, files, ds)
     if not _exists(spark, BRONZE):
         return None
     earlier = spark.table(qualified(BRONZE)).where(F.col("ds") < F.lit(ds).cast("date"))
@@ -253,19 +215,10 @@ def _history(spark, ds: str) -> DataFrame | None:
 
 
 LAYER = Layer(
-    domain=DOMAIN,
-    raw=RAW,
-    raw_schema=RAW_SCHEMA,
-    bronze=Target(BRONZE, BRONZE_SCHEMA),
-    rejects=Target(REJECTS, REJECTS_SCHEMA),
-    parse=parse,
-    key=tuple(f"_t_{c}" for c in KEY),
-    order=("_source_file", "_row_number"),
-    to_bronze=_to_bronze,
-    to_rejects=_to_rejects,
-    unit="rows",
-    history=_history,
-)
+    DOMAIN, Target(RAW, RAW_SCHEMA), Target(BRONZE, BRONZE_SCHEMA), Target(REJECTS, REJECTS_SCHEMA),
+    parse=parse, key=tuple(f"_t_{c}" for c in KEY), order=("_source_file", "_row_number"), unit="rows",
+    to_bronze=_to_bronze, to_rejects=_to_rejects, history=_history,
+)  # fmt: skip
 
 
 def classify(raw: DataFrame, history: DataFrame | None = None) -> DataFrame:
@@ -374,8 +327,8 @@ def read_files(spark, files: Sequence[LandedFile], ds: str) -> tuple[DataFrame, 
     """Raw rows of ``files`` (read in groups of one Parquet schema), and each file's row count from its footer."""
     footers = read_footers(spark, files)
     groups: dict[str, list[str]] = {}
-    for path, (schema, _) in footers.items():
-        groups.setdefault(schema, []).append(path)
+    for path, (file_schema, _) in footers.items():
+        groups.setdefault(file_schema, []).append(path)
     frames = []
     for paths in groups.values():
         scanned = spark.read.parquet(*[glob_escaped(p) for p in paths]).select(
@@ -426,15 +379,6 @@ def _exists(spark, table: str) -> bool:
     return spark.catalog.tableExists(qualified(table))
 
 
-def _record_moved(spark, ds: str, moved: dict[dt.date, int]) -> None:
-    """Record the older master slices this run takes rows out of, before it does (a crash re-run still sees them)."""
-    now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017 - the image runs Python 3.10
-    day = dt.date.fromisoformat(ds)
-    rows = [(MASTER, day, changed, n, now) for changed, n in sorted(moved.items())]
-    frame = spark.createDataFrame(rows, SLICE_CHANGES_SCHEMA)
-    merge_rows(frame, SLICE_CHANGES, SLICE_CHANGES_SCHEMA, keys=("table_name", "ds", "changed_ds"))
-
-
 def _same_rows(new: DataFrame, existing: DataFrame) -> bool:
     """Whether two frames hold the same multiset of rows (equal counts, and nothing of one missing from the other)."""
     return new.count() == existing.count() and new.exceptAll(existing).isEmpty()
@@ -458,7 +402,7 @@ def run_gold(spark, ds: str) -> dict:
             log.info("gold products ds=%s: %s", ds, counts)
             return counts
         if moved:
-            _record_moved(spark, ds, moved)
+            ops.record_slice_changes(spark, MASTER, ds, moved)
         counts = _write_gold(spark, ds, new, files)
     finally:
         new.unpersist()
@@ -489,15 +433,4 @@ def _write_gold(spark, ds: str, new: DataFrame, files: Sequence[str]) -> dict:
     return {"master_rows": master_count, "master_slice_rows": read_slice(spark, MASTER, ds).count()}
 
 
-JOBS = {
-    "raw": Job(
-        run_raw,
-        [("--prefix", {"help": "files to read: a key prefix in the landing bucket, or a full URI"})],
-        needs_landing_bucket=True,
-    ),
-    "bronze": Job(
-        run_bronze,
-        [("--max-reject-ratio", {"type": float, "default": 0.1, "help": "fail above this share of rejects"})],
-    ),
-    "gold": Job(run_gold),
-}
+JOBS = layers(Job(run_raw, [PREFIX_OPTION], needs_landing_bucket=True), run_bronze, run_gold, max_reject_ratio=0.1)

@@ -13,8 +13,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Part, Reconciliation, Target, publish_parts
-from lakehouse_jobs.iceberg import ensure_table, read_slice, replace_slice
-from lakehouse_jobs.job import Job
+from lakehouse_jobs.iceberg import ensure_table, read_slice, replace_slice, replace_slices
+from lakehouse_jobs.job import Job, layers
+from lakehouse_jobs.schemas import DS, schema
 from lakehouse_jobs.session import ConfigError
 
 log = logging.getLogger(__name__)
@@ -27,127 +28,57 @@ GOLD_FILMS_PER_CATEGORY = "gold.films_per_category"
 LATE_PAYMENT_DAYS = 31
 JDBC_DRIVERS = {"postgresql": "org.postgresql.Driver", "mysql": "com.mysql.cj.jdbc.Driver"}
 
-_INT, _LONG, _STR, _TS = T.IntegerType(), T.LongType(), T.StringType(), T.TimestampType()
-
-
-def _req(name: str, data_type: T.DataType) -> T.StructField:
-    return T.StructField(name, data_type, False)
-
-
-def _opt(name: str, data_type: T.DataType) -> T.StructField:
-    return T.StructField(name, data_type, True)
-
-
 # Source columns as typed in bronze (Pagila's, without staff passwords and pictures or the film full-text column).
-COUNTRY = T.StructType([_req("country_id", _INT), _req("country", _STR), _req("last_update", _TS)])
-CITY = T.StructType(
-    [_req("city_id", _INT), _req("city", _STR), _req("country_id", _INT), _req("last_update", _TS)],
+COUNTRY = schema("country_id int NOT NULL, country string NOT NULL, last_update timestamp NOT NULL")
+CITY = schema("city_id int NOT NULL, city string NOT NULL, country_id int NOT NULL, last_update timestamp NOT NULL")
+ADDRESS = schema(
+    "address_id int NOT NULL, address string NOT NULL, address2 string, district string NOT NULL, "
+    "city_id int NOT NULL, postal_code string, phone string NOT NULL, last_update timestamp NOT NULL",
 )
-ADDRESS = T.StructType(
-    [
-        _req("address_id", _INT),
-        _req("address", _STR),
-        _opt("address2", _STR),
-        _req("district", _STR),
-        _req("city_id", _INT),
-        _opt("postal_code", _STR),
-        _req("phone", _STR),
-        _req("last_update", _TS),
-    ]
+CATEGORY = schema("category_id int NOT NULL, name string NOT NULL, last_update timestamp NOT NULL")
+FILM = schema(
+    "film_id int NOT NULL, title string NOT NULL, description string, release_year int, "
+    "language_id int NOT NULL, rental_duration int NOT NULL, rental_rate decimal(4,2) NOT NULL, "
+    "length int, replacement_cost decimal(5,2) NOT NULL, rating string, last_update timestamp NOT NULL",
 )
-CATEGORY = T.StructType([_req("category_id", _INT), _req("name", _STR), _req("last_update", _TS)])
-FILM = T.StructType(
-    [
-        _req("film_id", _INT),
-        _req("title", _STR),
-        _opt("description", _STR),
-        _opt("release_year", _INT),
-        _req("language_id", _INT),
-        _req("rental_duration", _INT),
-        _req("rental_rate", T.DecimalType(4, 2)),
-        _opt("length", _INT),
-        _req("replacement_cost", T.DecimalType(5, 2)),
-        _opt("rating", _STR),
-        _req("last_update", _TS),
-    ]
+FILM_CATEGORY = schema("film_id int NOT NULL, category_id int NOT NULL, last_update timestamp NOT NULL")
+STORE = schema(
+    "store_id int NOT NULL, manager_staff_id int NOT NULL, address_id int NOT NULL, last_update timestamp NOT NULL",
 )
-FILM_CATEGORY = T.StructType([_req("film_id", _INT), _req("category_id", _INT), _req("last_update", _TS)])
-STORE = T.StructType(
-    [_req("store_id", _INT), _req("manager_staff_id", _INT), _req("address_id", _INT), _req("last_update", _TS)]
+STAFF = schema(
+    "staff_id int NOT NULL, first_name string NOT NULL, last_name string NOT NULL, "
+    "address_id int NOT NULL, email string, store_id int NOT NULL, active boolean NOT NULL, "
+    "username string NOT NULL, last_update timestamp NOT NULL",
 )
-STAFF = T.StructType(
-    [
-        _req("staff_id", _INT),
-        _req("first_name", _STR),
-        _req("last_name", _STR),
-        _req("address_id", _INT),
-        _opt("email", _STR),
-        _req("store_id", _INT),
-        _req("active", T.BooleanType()),
-        _req("username", _STR),
-        _req("last_update", _TS),
-    ]
+INVENTORY = schema(
+    "inventory_id int NOT NULL, film_id int NOT NULL, store_id int NOT NULL, last_update timestamp NOT NULL",
 )
-INVENTORY = T.StructType(
-    [_req("inventory_id", _INT), _req("film_id", _INT), _req("store_id", _INT), _req("last_update", _TS)]
+CUSTOMER = schema(
+    "customer_id int NOT NULL, store_id int NOT NULL, first_name string NOT NULL, "
+    "last_name string NOT NULL, email string, address_id int NOT NULL, activebool boolean NOT NULL, "
+    "create_date date NOT NULL, last_update timestamp, active int",
 )
-CUSTOMER = T.StructType(
-    [
-        _req("customer_id", _INT),
-        _req("store_id", _INT),
-        _req("first_name", _STR),
-        _req("last_name", _STR),
-        _opt("email", _STR),
-        _req("address_id", _INT),
-        _req("activebool", T.BooleanType()),
-        _req("create_date", T.DateType()),
-        _opt("last_update", _TS),
-        _opt("active", _INT),
-    ]
+RENTAL = schema(
+    "rental_id bigint NOT NULL, rental_date timestamp NOT NULL, inventory_id int NOT NULL, "
+    "customer_id int NOT NULL, return_date timestamp, staff_id int NOT NULL, "
+    "last_update timestamp NOT NULL",
 )
-RENTAL = T.StructType(
-    [
-        _req("rental_id", _LONG),
-        _req("rental_date", _TS),
-        _req("inventory_id", _INT),
-        _req("customer_id", _INT),
-        _opt("return_date", _TS),
-        _req("staff_id", _INT),
-        _req("last_update", _TS),
-    ]
-)
-PAYMENT = T.StructType(
-    [
-        _req("payment_id", _LONG),
-        _req("customer_id", _INT),
-        _req("staff_id", _INT),
-        _req("rental_id", _LONG),
-        _req("amount", T.DecimalType(5, 2)),
-        _req("payment_date", _TS),
-    ]
+PAYMENT = schema(
+    "payment_id bigint NOT NULL, customer_id int NOT NULL, staff_id int NOT NULL, "
+    "rental_id bigint NOT NULL, amount decimal(5,2) NOT NULL, payment_date timestamp NOT NULL",
 )
 
-REJECTS_SCHEMA = T.StructType(
-    [
-        _req("ds", T.DateType()),
-        _req("table_name", _STR),
-        _opt("record_key", _STR),  # the source key columns as received, as a JSON object
-        _req("reason", _STR),
-        _req("record", _STR),  # every source column as received, as a JSON object
-        _req("_loaded_at", _TS),
-    ]
+REJECTS_SCHEMA = schema(
+    DS,
+    "table_name string NOT NULL, record_key string, reason string NOT NULL, record string NOT NULL, "
+    "_loaded_at timestamp NOT NULL",
 )
-TOP_COUNTRIES_SCHEMA = T.StructType(
-    [
-        _req("ds", T.DateType()),
-        _req("country", _STR),
-        _req("customers", _LONG),
-        _req("rentals", _LONG),
-        _req("revenue", T.DecimalType(18, 2)),
-        _req("rank", _INT),
-    ]
+TOP_COUNTRIES_SCHEMA = schema(
+    DS,
+    "country string NOT NULL, customers bigint NOT NULL, rentals bigint NOT NULL, "
+    "revenue decimal(18,2) NOT NULL, rank int NOT NULL",
 )
-FILMS_PER_CATEGORY_SCHEMA = T.StructType([_req("ds", T.DateType()), _req("category", _STR), _req("films", _LONG)])
+FILMS_PER_CATEGORY_SCHEMA = schema(DS, "category string NOT NULL, films bigint NOT NULL")
 
 
 @dataclass(frozen=True)
@@ -186,15 +117,12 @@ class SourceTable:
     @property
     def raw_schema(self) -> T.StructType:
         """Every source column as a string, with the lineage columns."""
-        return T.StructType(
-            [_req("ds", T.DateType())]
-            + [_opt(c, _STR) for c in self.columns]
-            + [_req("_source_table", _STR), _req("_loaded_at", _TS)]
-        )
+        strings = ", ".join(f"{c} string" for c in self.columns)
+        return schema(DS, strings, "_source_table string NOT NULL, _loaded_at timestamp NOT NULL")
 
     @property
     def bronze_schema(self) -> T.StructType:
-        return T.StructType([_req("ds", T.DateType()), *self.schema.fields, _req("_loaded_at", _TS)])
+        return schema(DS, self.schema.fields, "_loaded_at timestamp NOT NULL")
 
 
 # In dependency order: every parent comes before its children.
@@ -218,17 +146,17 @@ SOURCE_TABLES: tuple[SourceTable, ...] = (
         "rental",
         RENTAL,
         ("rental_id",),
+        interval_column="rental_date",
         parents=(("inventory_id", "inventory"), ("customer_id", "customer"), ("staff_id", "staff")),
         checks=(("return_before_rental", "return_date < rental_date"),),
-        interval_column="rental_date",
     ),
     SourceTable(
         "payment",
         PAYMENT,
         ("payment_id",),
+        interval_column="payment_date",
         parents=(("rental_id", "rental"), ("customer_id", "customer"), ("staff_id", "staff")),
         checks=(("negative_amount", "amount < 0"),),
-        interval_column="payment_date",
     ),
 )
 TABLES = {t.name: t for t in SOURCE_TABLES}
@@ -306,8 +234,7 @@ def layer(table: SourceTable, parents: Mapping[str, DataFrame]) -> Layer:
     """The bronze layer of one source table, its foreign keys checked against ``parents``' accepted rows."""
     return Layer(
         domain=DOMAIN,
-        raw=table.raw_table,
-        raw_schema=table.raw_schema,
+        raw=Target(table.raw_table, table.raw_schema),
         bronze=Target(table.bronze_table, table.bronze_schema),
         rejects=Target(REJECTS, REJECTS_SCHEMA),
         parse=lambda raw: _checked(raw, table, parents),
@@ -531,24 +458,16 @@ def run_gold(spark, ds: str) -> dict[str, int]:
                 FILMS_PER_CATEGORY_SCHEMA,
             ),
         }
-        counts = {}
-        for table, (df, schema) in outputs.items():
-            replace_slice(df, table, schema, ds)
-            counts[table] = read_slice(spark, table, ds).count()
+        counts = replace_slices(outputs, ds)
     finally:
         places.unpersist()
     log.info("gold rentals ds=%s: %s", ds, counts)
     return counts
 
 
-JOBS = {
-    "raw": Job(
-        run_raw,
-        [("--partitions", {"type": int, "default": 4, "help": "parallel JDBC reads of rental and payment"})],
-    ),
-    "bronze": Job(
-        run_bronze,
-        [("--max-reject-ratio", {"type": float, "default": 0.05, "help": "fail above this share of a table's rows"})],
-    ),
-    "gold": Job(run_gold),
-}
+JOBS = layers(
+    Job(run_raw, [("--partitions", {"type": int, "default": 4, "help": "parallel JDBC reads of rental and payment"})]),
+    run_bronze,
+    run_gold,
+    max_reject_ratio=0.05,
+)

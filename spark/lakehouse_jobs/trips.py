@@ -53,18 +53,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
+from lakehouse_jobs import ops
 from lakehouse_jobs.bronze import HEADER as HEADER_LINE
 from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
-from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
-from lakehouse_jobs.job import Job
+from lakehouse_jobs.iceberg import ensure_table, qualified, read_slice, replace_slice
+from lakehouse_jobs.job import PREFIX_OPTION, Job, layers
 from lakehouse_jobs.landed_files import (
     LandedFeed,
     LandedFile,
@@ -74,7 +73,7 @@ from lakehouse_jobs.landed_files import (
     with_listed_paths,
 )
 from lakehouse_jobs.lines import number_lines
-from lakehouse_jobs.ops import SLICE_CHANGES, SLICE_CHANGES_SCHEMA
+from lakehouse_jobs.schemas import DS, REASON, columns, lineage, schema
 
 log = logging.getLogger(__name__)
 
@@ -96,77 +95,39 @@ GOLD_TRIPS = "gold.trips"
 GOLD_GROUPS = "gold.trip_groups"
 GOLD_WEEKLY = "gold.trips_weekly"
 
-LINEAGE = [
-    T.StructField("_source_file", T.StringType(), False),
-    T.StructField("_line_number", T.LongType(), False),
-    T.StructField("_loaded_at", T.TimestampType(), False),
-]
-RAW_SCHEMA = T.StructType(
-    [T.StructField("ds", T.DateType(), False)]
-    + [T.StructField(name, T.StringType()) for name in COLUMNS]
-    + [
-        T.StructField("_field_count", T.IntegerType(), False),
-        T.StructField("_line", T.StringType()),  # the line as received, when it is not five fields
-    ]
-    + LINEAGE
+LINEAGE = lineage("_line_number bigint")
+# `_line`: the line as received, when it is not five fields.
+RAW_SCHEMA = schema(
+    DS, ", ".join(f"{name} string" for name in COLUMNS), "_field_count int NOT NULL, _line string", LINEAGE
 )
 POINT_FIELDS = ("origin_longitude", "origin_latitude", "destination_longitude", "destination_latitude")
-TRIP_FIELDS = [
-    T.StructField("trip_id", T.StringType(), False),
-    T.StructField("region", T.StringType(), False),
-    *[T.StructField(name, T.DoubleType(), False) for name in POINT_FIELDS],
-    T.StructField("datetime", T.TimestampType(), False),
-    T.StructField("datasource", T.StringType(), False),
-]
-BRONZE_SCHEMA = T.StructType([T.StructField("ds", T.DateType(), False), *TRIP_FIELDS, *LINEAGE])
-REJECTS_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("reason", T.StringType(), False),
-        T.StructField("record", T.StringType()),  # the raw values as JSON (with `_line` for a malformed line)
-        *LINEAGE,
-    ]
+TRIP_FIELDS = columns(
+    f"trip_id string NOT NULL, region string NOT NULL, {', '.join(f'{n} double NOT NULL' for n in POINT_FIELDS)}, "
+    "datetime timestamp NOT NULL, datasource string NOT NULL"
 )
-GOLD_TRIPS_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        *TRIP_FIELDS,
-        T.StructField("trip_date", T.DateType(), False),
-        T.StructField("week_start", T.DateType(), False),
-        T.StructField("hour_of_day", T.IntegerType(), False),
-        T.StructField("time_bucket", T.StringType(), False),
-        T.StructField("origin_cell", T.StringType(), False),
-        T.StructField("destination_cell", T.StringType(), False),
-        T.StructField("source_file", T.StringType(), False),
-    ]
+BRONZE_SCHEMA = schema(DS, TRIP_FIELDS, LINEAGE)
+# `record`: the raw values as JSON (with `_line` for a malformed line).
+REJECTS_SCHEMA = schema(DS, REASON, "record string", LINEAGE)
+GOLD_TRIPS_SCHEMA = schema(
+    DS,
+    TRIP_FIELDS,
+    "trip_date date NOT NULL, week_start date NOT NULL, hour_of_day int NOT NULL, "
+    "time_bucket string NOT NULL, origin_cell string NOT NULL, destination_cell string NOT NULL, "
+    "source_file string NOT NULL",
 )
-GOLD_GROUPS_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("region", T.StringType(), False),
-        T.StructField("origin_cell", T.StringType(), False),
-        T.StructField("destination_cell", T.StringType(), False),
-        T.StructField("time_bucket", T.StringType(), False),
-        T.StructField("origin_cell_longitude", T.DoubleType(), False),
-        T.StructField("origin_cell_latitude", T.DoubleType(), False),
-        T.StructField("destination_cell_longitude", T.DoubleType(), False),
-        T.StructField("destination_cell_latitude", T.DoubleType(), False),
-        T.StructField("trips", T.LongType(), False),
-        T.StructField("datasources", T.StringType(), False),  # distinct, sorted, comma-separated
-        T.StructField("first_seen", T.TimestampType(), False),
-        T.StructField("last_seen", T.TimestampType(), False),
-    ]
+# `datasources`: distinct, sorted, comma-separated.
+GOLD_GROUPS_SCHEMA = schema(
+    DS,
+    "region string NOT NULL, origin_cell string NOT NULL, destination_cell string NOT NULL, "
+    "time_bucket string NOT NULL, origin_cell_longitude double NOT NULL, "
+    "origin_cell_latitude double NOT NULL, destination_cell_longitude double NOT NULL, "
+    "destination_cell_latitude double NOT NULL, trips bigint NOT NULL, datasources string NOT NULL, "
+    "first_seen timestamp NOT NULL, last_seen timestamp NOT NULL",
 )
-GOLD_WEEKLY_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("region", T.StringType(), False),
-        T.StructField("week_start", T.DateType(), False),
-        T.StructField("days", T.IntegerType(), False),
-        T.StructField("trips", T.LongType(), False),
-        T.StructField("days_with_trips", T.IntegerType(), False),
-        T.StructField("average_trips_per_day", T.DoubleType(), False),
-    ]
+GOLD_WEEKLY_SCHEMA = schema(
+    DS,
+    "region string NOT NULL, week_start date NOT NULL, days int NOT NULL, trips bigint NOT NULL, "
+    "days_with_trips int NOT NULL, average_trips_per_day double NOT NULL",
 )
 
 _NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
@@ -333,19 +294,10 @@ def _history(spark, ds: str) -> DataFrame | None:
 
 
 LAYER = Layer(
-    domain=DOMAIN,
-    raw=RAW,
-    raw_schema=RAW_SCHEMA,
-    bronze=Target(BRONZE, BRONZE_SCHEMA),
-    rejects=Target(REJECTS, REJECTS_SCHEMA),
-    parse=_classified_lines,
-    key=("trip_id",),
-    order=("_source_file", "_line_number"),
-    to_bronze=_to_bronze,
-    to_rejects=_to_rejects,
-    unit="lines",
-    history=_history,
-)
+    DOMAIN, Target(RAW, RAW_SCHEMA), Target(BRONZE, BRONZE_SCHEMA), Target(REJECTS, REJECTS_SCHEMA),
+    parse=_classified_lines, key=("trip_id",), order=("_source_file", "_line_number"), unit="lines",
+    to_bronze=_to_bronze, to_rejects=_to_rejects, history=_history,
+)  # fmt: skip
 
 
 def classify(raw: DataFrame, history: DataFrame | None = None) -> DataFrame:
@@ -544,10 +496,7 @@ def _replace_reread_files(spark, ds: str, files: Sequence[str]) -> dict[str, int
     moved = {r["ds"]: r["n"] for r in older.groupBy("ds").agg(F.count("*").alias("n")).collect()}
     if not moved:
         return {}
-    now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017 - the image runs Python 3.10
-    rows = [(GOLD_TRIPS, dt.date.fromisoformat(ds), day, count, now) for day, count in sorted(moved.items())]
-    frame = spark.createDataFrame(rows, SLICE_CHANGES_SCHEMA)
-    merge_rows(frame, SLICE_CHANGES, SLICE_CHANGES_SCHEMA, keys=("table_name", "ds", "changed_ds"))
+    ops.record_slice_changes(spark, GOLD_TRIPS, ds, moved)
     view = "_trips_reread_files"
     spark.createDataFrame([(f,) for f in files], "path string").createOrReplaceTempView(view)
     spark.sql(f"DELETE FROM {name} WHERE ds < DATE '{ds}' AND source_file IN (SELECT path FROM {view})")
@@ -574,15 +523,4 @@ def run_gold(spark, ds: str) -> dict:
     return counts
 
 
-JOBS = {
-    "raw": Job(
-        run_raw,
-        [("--prefix", {"help": "files to read: a key prefix in the landing bucket (trips/), or a full URI"})],
-        needs_landing_bucket=True,
-    ),
-    "bronze": Job(
-        run_bronze,
-        [("--max-reject-ratio", {"type": float, "default": 0.1, "help": "fail above this share of rejected lines"})],
-    ),
-    "gold": Job(run_gold),
-}
+JOBS = layers(Job(run_raw, [PREFIX_OPTION], needs_landing_bucket=True), run_bronze, run_gold, max_reject_ratio=0.1)

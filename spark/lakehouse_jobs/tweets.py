@@ -6,14 +6,14 @@ import logging
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from lakehouse_jobs import ops
 from lakehouse_jobs.bronze import HEADER as HEADER_LINE
 from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
-from lakehouse_jobs.iceberg import read_slice, replace_slice
-from lakehouse_jobs.job import Job
+from lakehouse_jobs.iceberg import read_slice, replace_slice, replace_slices
+from lakehouse_jobs.job import SOURCE_OPTION, Job, layers
 from lakehouse_jobs.lines import read_numbered_lines
+from lakehouse_jobs.schemas import DS, REASON, lineage, schema
 
 log = logging.getLogger(__name__)
 
@@ -28,58 +28,15 @@ GOLD_PER_HOUR = "gold.tweets_per_hour"
 GOLD_PER_DAY = "gold.tweets_per_day"
 GOLD_BY_LANGUAGE = "gold.tweets_by_language"
 
-RAW_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("line", T.StringType()),
-        T.StructField("_source_file", T.StringType(), False),
-        T.StructField("_line_number", T.LongType(), False),
-        T.StructField("_loaded_at", T.TimestampType(), False),
-    ]
+LINEAGE = lineage("_line_number bigint")
+RAW_SCHEMA = schema(DS, "line string", LINEAGE)
+BRONZE_SCHEMA = schema(
+    DS, "tweet_id bigint NOT NULL, created_at timestamp NOT NULL, lang string, country_code string", LINEAGE
 )
-BRONZE_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("tweet_id", T.LongType(), False),
-        T.StructField("created_at", T.TimestampType(), False),
-        T.StructField("lang", T.StringType()),
-        T.StructField("country_code", T.StringType()),
-        T.StructField("_source_file", T.StringType(), False),
-        T.StructField("_line_number", T.LongType(), False),
-        T.StructField("_loaded_at", T.TimestampType(), False),
-    ]
-)
-REJECTS_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("reason", T.StringType(), False),
-        T.StructField("line", T.StringType()),
-        T.StructField("_source_file", T.StringType(), False),
-        T.StructField("_line_number", T.LongType(), False),
-        T.StructField("_loaded_at", T.TimestampType(), False),
-    ]
-)
-PER_HOUR_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("hour_start", T.TimestampType(), False),
-        T.StructField("tweets", T.LongType(), False),
-    ]
-)
-PER_DAY_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("day", T.DateType(), False),
-        T.StructField("tweets", T.LongType(), False),
-    ]
-)
-BY_LANGUAGE_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("lang", T.StringType(), False),
-        T.StructField("tweets", T.LongType(), False),
-    ]
-)
+REJECTS_SCHEMA = schema(DS, REASON, "line string", LINEAGE)
+PER_HOUR_SCHEMA = schema(DS, "hour_start timestamp NOT NULL, tweets bigint NOT NULL")
+PER_DAY_SCHEMA = schema(DS, "day date NOT NULL, tweets bigint NOT NULL")
+BY_LANGUAGE_SCHEMA = schema(DS, "lang string NOT NULL, tweets bigint NOT NULL")
 
 UNKNOWN_LANGUAGE = "und"  # Twitter's own code for "undetermined"
 
@@ -134,18 +91,9 @@ def parse(raw: DataFrame) -> DataFrame:
 
 
 LAYER = Layer(
-    domain=DOMAIN,
-    raw=RAW,
-    raw_schema=RAW_SCHEMA,
-    bronze=Target(BRONZE, BRONZE_SCHEMA),
-    rejects=Target(REJECTS, REJECTS_SCHEMA),
-    parse=parse,
-    key=("tweet_id",),
-    order=("_source_file", "_line_number"),
-    to_bronze=lambda rows: rows,
-    to_rejects=lambda rows: rows,
-    unit="lines",
-)
+    DOMAIN, Target(RAW, RAW_SCHEMA), Target(BRONZE, BRONZE_SCHEMA), Target(REJECTS, REJECTS_SCHEMA),
+    parse=parse, key=("tweet_id",), order=("_source_file", "_line_number"), unit="lines",
+)  # fmt: skip
 
 
 def classify(raw: DataFrame) -> DataFrame:
@@ -229,25 +177,11 @@ def run_gold(spark, ds: str) -> dict[str, int]:
             GOLD_PER_DAY: (per_day(bronze), PER_DAY_SCHEMA),
             GOLD_BY_LANGUAGE: (by_language(bronze), BY_LANGUAGE_SCHEMA),
         }
-        counts = {}
-        for table, (df, schema) in outputs.items():
-            replace_slice(df, table, schema, ds)
-            counts[table] = read_slice(spark, table, ds).count()
+        counts = replace_slices(outputs, ds)
     finally:
         bronze.unpersist()
     log.info("gold tweets ds=%s: %s", ds, counts)
     return counts
 
 
-JOBS = {
-    "raw": Job(
-        run_raw,
-        [("--source", {"help": "files to read (default: the slice's landing folder, with its manifest)"})],
-        needs_landing_bucket=True,
-    ),
-    "bronze": Job(
-        run_bronze,
-        [("--max-reject-ratio", {"type": float, "default": 0.05, "help": "fail above this share of rejects"})],
-    ),
-    "gold": Job(run_gold),
-}
+JOBS = layers(Job(run_raw, [SOURCE_OPTION], needs_landing_bucket=True), run_bronze, run_gold, max_reject_ratio=0.05)

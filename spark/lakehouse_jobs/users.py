@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 
@@ -23,9 +22,9 @@ from pyspark.sql import types as T
 
 from lakehouse_jobs import ops
 from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
-from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
-from lakehouse_jobs.job import Job
-from lakehouse_jobs.ops import SLICE_CHANGES, SLICE_CHANGES_SCHEMA
+from lakehouse_jobs.iceberg import apply_changes, ensure_table, qualified, read_slice, replace_slice
+from lakehouse_jobs.job import SOURCE_OPTION, Job, layers
+from lakehouse_jobs.schemas import DS, REASON, columns, lineage, schema
 
 log = logging.getLogger(__name__)
 
@@ -42,61 +41,20 @@ UNKNOWN_GENDER = "unknown"
 MAX_AGE = 150
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
-LINEAGE = [
-    T.StructField("_source_file", T.StringType(), False),
-    T.StructField("_page", T.IntegerType(), False),
-    T.StructField("_record_number", T.IntegerType(), False),  # 1-based position in the page's `results`
-    T.StructField("_loaded_at", T.TimestampType(), False),
-]
-RAW_SCHEMA = T.StructType(
-    [T.StructField("ds", T.DateType(), False), T.StructField("document", T.StringType()), *LINEAGE]
+# `_record_number`: the 1-based position of the entry in its page's `results`.
+LINEAGE = lineage("_page int", "_record_number int")
+RAW_SCHEMA = schema(DS, "document string", LINEAGE)
+USER_FIELDS = columns(
+    "user_id string NOT NULL, title string, first_name string, last_name string, gender string, email string, "
+    "username string, date_of_birth date, age int, nationality string, street string, city string, state string, "
+    "country string, postcode string, latitude double, longitude double, timezone_offset string, "
+    "registered_at timestamp, phone string, cell string, picture_url string"
 )
-USER_FIELDS = [
-    T.StructField("user_id", T.StringType(), False),
-    T.StructField("title", T.StringType()),
-    T.StructField("first_name", T.StringType()),
-    T.StructField("last_name", T.StringType()),
-    T.StructField("gender", T.StringType()),
-    T.StructField("email", T.StringType()),
-    T.StructField("username", T.StringType()),
-    T.StructField("date_of_birth", T.DateType()),
-    T.StructField("age", T.IntegerType()),
-    T.StructField("nationality", T.StringType()),
-    T.StructField("street", T.StringType()),
-    T.StructField("city", T.StringType()),
-    T.StructField("state", T.StringType()),
-    T.StructField("country", T.StringType()),
-    T.StructField("postcode", T.StringType()),
-    T.StructField("latitude", T.DoubleType()),
-    T.StructField("longitude", T.DoubleType()),
-    T.StructField("timezone_offset", T.StringType()),
-    T.StructField("registered_at", T.TimestampType()),
-    T.StructField("phone", T.StringType()),
-    T.StructField("cell", T.StringType()),
-    T.StructField("picture_url", T.StringType()),
-]
 VALUES = tuple(f.name for f in USER_FIELDS[1:])
-BRONZE_SCHEMA = T.StructType([T.StructField("ds", T.DateType(), False), *USER_FIELDS, *LINEAGE])
-REJECTS_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("reason", T.StringType(), False),
-        T.StructField("user_id", T.StringType()),
-        T.StructField("record", T.StringType()),  # the entry without the login secrets, as JSON
-        *LINEAGE,
-    ]
-)
-USERS_SCHEMA = T.StructType(
-    [T.StructField("ds", T.DateType(), False), *USER_FIELDS, T.StructField("first_ds", T.DateType(), False)]
-)
-STATISTICS_SCHEMA = T.StructType(
-    [
-        T.StructField("ds", T.DateType(), False),
-        T.StructField("gender", T.StringType(), False),
-        T.StructField("users", T.LongType(), False),
-        T.StructField("average_age", T.DoubleType()),
-    ]
-)
+BRONZE_SCHEMA = schema(DS, USER_FIELDS, LINEAGE)
+REJECTS_SCHEMA = schema(DS, REASON, "user_id string, record string", LINEAGE)
+USERS_SCHEMA = schema(DS, USER_FIELDS, "first_ds date NOT NULL")
+STATISTICS_SCHEMA = schema(DS, "gender string NOT NULL, users bigint NOT NULL, average_age double")
 
 
 def _strings(*names: str) -> T.StructType:
@@ -336,18 +294,10 @@ def _to_rejects(rows: DataFrame) -> DataFrame:
 
 
 LAYER = Layer(
-    domain=DOMAIN,
-    raw=RAW,
-    raw_schema=RAW_SCHEMA,
-    bronze=Target(BRONZE, BRONZE_SCHEMA),
-    rejects=Target(REJECTS, REJECTS_SCHEMA),
-    parse=parse,
-    key=("_t_user_id",),
-    order=("_page", "_record_number", "_source_file"),
-    to_bronze=_to_bronze,
-    to_rejects=_to_rejects,
-    unit="users",
-)
+    DOMAIN, Target(RAW, RAW_SCHEMA), Target(BRONZE, BRONZE_SCHEMA), Target(REJECTS, REJECTS_SCHEMA),
+    parse=parse, key=("_t_user_id",), order=("_page", "_record_number", "_source_file"), unit="users",
+    to_bronze=_to_bronze, to_rejects=_to_rejects,
+)  # fmt: skip
 
 
 def rejected(classified: DataFrame) -> DataFrame:
@@ -486,28 +436,7 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliati
 
 def merge_users(changes: DataFrame) -> None:
     """Apply ``user_changes`` with one ``MERGE INTO``: update or insert upserts, delete deletes."""
-    spark = changes.sparkSession
-    name = ensure_table(spark, USERS, USERS_SCHEMA)
-    view = "_gold_users_changes"
-    columns = [f"`{f.name}`" for f in USERS_SCHEMA.fields]
-    typed = [F.col(f.name).cast(f.dataType).alias(f.name) for f in USERS_SCHEMA.fields]
-    changes.select(*typed, "_op").createOrReplaceTempView(view)
-    spark.sql(
-        f"MERGE INTO {name} t USING {view} s ON t.user_id = s.user_id"
-        f" WHEN MATCHED AND s._op = '{DELETE}' THEN DELETE"
-        f" WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)}"
-        f" WHEN NOT MATCHED AND s._op = '{UPSERT}' THEN INSERT ({', '.join(columns)})"
-        f" VALUES ({', '.join(f's.{c}' for c in columns)})"
-    )
-    spark.catalog.dropTempView(view)
-
-
-def _record_slice_changes(spark, slices: list, ds: str) -> None:
-    # Recorded before the MERGE: if the job dies in between, a re-run still announces these slices.
-    now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017 - the image runs Python 3.10
-    rows = [(USERS, dt.date.fromisoformat(ds), r["changed_ds"], r["rows_out"], now) for r in slices]
-    frame = spark.createDataFrame(rows, SLICE_CHANGES_SCHEMA)
-    merge_rows(frame, SLICE_CHANGES, SLICE_CHANGES_SCHEMA, keys=("table_name", "ds", "changed_ds"))
+    apply_changes(changes, USERS, USERS_SCHEMA, keys=("user_id",), delete=DELETE)
 
 
 def run_gold(spark, ds: str) -> dict:
@@ -520,7 +449,7 @@ def run_gold(spark, ds: str) -> dict:
         ops_count = {r["_op"]: r["n"] for r in changes.groupBy("_op").agg(F.count("*").alias("n")).collect()}
         slices = changed_slices(changes, ds).collect()
         if slices:
-            _record_slice_changes(spark, slices, ds)
+            ops.record_slice_changes(spark, USERS, ds, {r["changed_ds"]: r["rows_out"] for r in slices})
         if ops_count:
             merge_users(changes)
     finally:
@@ -539,15 +468,4 @@ def run_gold(spark, ds: str) -> dict:
     return counts
 
 
-JOBS = {
-    "raw": Job(
-        run_raw,
-        [("--source", {"help": "pages to read (default: the slice's landing folder, with its manifest)"})],
-        needs_landing_bucket=True,
-    ),
-    "bronze": Job(
-        run_bronze,
-        [("--max-reject-ratio", {"type": float, "default": 0.1, "help": "fail above this share of rejects"})],
-    ),
-    "gold": Job(run_gold),
-}
+JOBS = layers(Job(run_raw, [SOURCE_OPTION], needs_landing_bucket=True), run_bronze, run_gold, max_reject_ratio=0.1)
