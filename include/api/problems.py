@@ -133,13 +133,22 @@ def _title(status: int) -> str:
         return "Error"
 
 
-def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries documenting problem bodies for ``statuses``."""
+def responses(*statuses: int, refused: tuple[str, ...] = ()) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting problem bodies for ``statuses``.
+
+    Args:
+        statuses: the HTTP statuses.
+        refused: for the 422, the rules across parameters that the parameters' schemas cannot state, each as what
+            is refused ("`from` after `to`").
+    """
+    invalid = "Invalid parameters: every problem is listed in `errors`."
+    if refused:
+        invalid += " Besides what each parameter's schema states, refused: " + "; ".join(refused) + "."
     descriptions = {
         400: "Bad request.",
         401: "No valid API key in the X-API-Key header.",
         404: "No such resource, or the dataset has no loaded slice.",
-        422: "Invalid parameters: every problem is listed in `errors`.",
+        422: invalid,
         503: "The database is unavailable, or busy past the pool timeout; retry later.",
         504: "The request ran past the request timeout.",
     }

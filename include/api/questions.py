@@ -4,6 +4,7 @@
 
 import datetime as dt
 import math
+import re
 from functools import partial
 from typing import Annotated, Any
 
@@ -38,11 +39,32 @@ UTC_NOTE = "The feed's datetimes carry no zone and are read as UTC, so a day and
 
 
 def _day(alias: str, example: str, what: str) -> Any:
-    return Field(alias=alias, examples=[example], description=f"{what} (YYYY-MM-DD, {MIN_DATE} to {MAX_DATE}).")
+    return Field(
+        alias=alias,
+        examples=[example],
+        description=f"{what} (YYYY-MM-DD, {MIN_DATE} to {MAX_DATE}).",
+        json_schema_extra={"pattern": DAY_PATTERN},
+    )
 
 
 # ISO 8601 text only, as the dataset routes take dates.
 IsoDate = input_type("date")
+
+
+# What the schema states of `bbox` (and parse_bbox enforces): four decimal numbers in range, no exponent or `+`.
+_LON = r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)"
+_LAT = r"-?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)"
+BBOX_PATTERN = rf"^{_LON},{_LAT},{_LON},{_LAT}$"
+# The days a weekly average may ask for, as the schema states them.
+DAY_PATTERN = r"^(?:19[0-9]{2}|2[0-9]{3})-[0-9]{2}-[0-9]{2}$"
+
+
+# What WeeklyAverageParams.consistent refuses across parameters (or within `bbox`), documented with the 422.
+WEEKLY_REFUSED = (
+    "both or neither of `bbox` and `region`",
+    "a `bbox` whose min_lon is not below its max_lon, or min_lat not below max_lat",
+    f"`from` after `to`, or `to` more than {MAX_RANGE_DAYS} days after `from`",
+)
 
 
 def parse_bbox(text: str) -> BoundingBox:
@@ -63,6 +85,8 @@ def parse_bbox(text: str) -> BoundingBox:
         problems.append("`bbox` needs min_lon < max_lon")
     if min_lat >= max_lat:
         problems.append("`bbox` needs min_lat < max_lat")
+    if not problems and not re.match(BBOX_PATTERN, text):
+        problems.append("`bbox` numbers must be plain decimals (no exponent, `+`, spaces or leading zeros)")
     if problems:
         raise ValueError("; ".join(problems))
     return BoundingBox(min_lon, min_lat, max_lon, max_lat)
@@ -76,9 +100,10 @@ class WeeklyAverageParams(BaseModel):
     bbox: str | None = Field(
         default=None,
         max_length=200,
+        json_schema_extra={"pattern": BBOX_PATTERN},
         examples=[",".join(map(str, EXAMPLE_BOX))],
-        description="The area as `min_lon,min_lat,max_lon,max_lat` (WGS 84 degrees, edges included): trips whose "
-        "origin lies in it. Give `bbox` or `region`, not both.",
+        description="The area as `min_lon,min_lat,max_lon,max_lat` (WGS 84 degrees, edges included, each min below "
+        "its max): trips whose origin lies in it. Give `bbox` or `region`, not both.",
     )
     region: str | None = Field(
         default=None,
@@ -88,8 +113,8 @@ class WeeklyAverageParams(BaseModel):
         examples=["Prague"],
         description="The area as a region, exactly as the feed names it. Give `bbox` or `region`, not both.",
     )
-    start: IsoDate = _day("from", EXAMPLE_RANGE[0], "First day, included")
-    end: IsoDate = _day("to", EXAMPLE_RANGE[1], "Last day, included")
+    start: IsoDate = _day("from", EXAMPLE_RANGE[0], "First day, included, at or before `to`")
+    end: IsoDate = _day("to", EXAMPLE_RANGE[1], f"Last day, included, at most {MAX_RANGE_DAYS} days after `from`")
 
     def area(self) -> BoundingBox | Region:
         return Region(self.region) if self.region is not None else parse_bbox(self.bbox or "")
@@ -213,7 +238,10 @@ def trips_router() -> APIRouter:
             f"are rows with 0. The range may span at most {MAX_RANGE_DAYS} days. {UTC_NOTE}"
         ),
         response_model=WeeklyAverage,
-        responses={200: {"content": {"application/json": {"example": EXAMPLE}}}, **responses(401, 404, 422, 503, 504)},
+        responses={
+            200: {"content": {"application/json": {"example": EXAMPLE}}},
+            **responses(401, 404, 422, 503, 504, refused=WEEKLY_REFUSED),
+        },
     )
     async def weekly_average(request: Request, params: Annotated[WeeklyAverageParams, Query()]) -> Response:
         area = params.area()

@@ -156,11 +156,12 @@ def _range_fields(dataset: Dataset, item: Range) -> dict[str, Any]:
     kind: Any = input_type(column.type)
     extra = {"allow_inf_nan": False} if column.type == "float" else {}
     upper_rule = "included" if item.upper_inclusive else "excluded"
+    order = "at or before" if item.upper_inclusive else "before"
     return {
         f"p_{item.lower}": (
             kind | None,
-            Field(None, alias=item.lower, description=f"{item.description} Lower bound, included.",
-                  examples=[item.examples[0]], **extra),
+            Field(None, alias=item.lower, examples=[item.examples[0]], **extra,
+                  description=f"{item.description} Lower bound, included; {order} `{item.upper}` when both are given."),
         ),
         f"p_{item.upper}": (
             kind | None,
@@ -192,7 +193,12 @@ def params_model(dataset: Dataset, settings: Settings) -> type[BaseModel]:
     )  # fmt: skip
     fields["cursor"] = (
         str | None,
-        Field(None, pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page (opaque)."),
+        Field(
+            None,
+            pattern=CURSOR_PATTERN,
+            description="`next_cursor` of the previous page (opaque), with the same filters and `ds`: any other is "
+            "refused with a 422.",
+        ),
     )
 
     def bounds_in_order(self: BaseModel) -> BaseModel:
@@ -356,9 +362,19 @@ def _add_list_route(router: APIRouter, dataset: Dataset, settings: Settings, row
         response_model=page,
         responses={
             200: {"content": {"application/json": {"example": _example_page(dataset)}}},
-            **responses(401, 404, 422, 503, 504),
+            **responses(401, 404, 422, 503, 504, refused=refused_combinations(dataset)),
         },
     )
+
+
+def refused_combinations(dataset: Dataset) -> tuple[str, ...]:
+    """What the list route refuses across its parameters (documented with its 422), as ``_check_ranges`` does."""
+    bounds = tuple(
+        f"`{item.lower}` after `{item.upper}`" if item.upper_inclusive else f"`{item.lower}` not before `{item.upper}`"
+        for item in dataset.filters
+        if isinstance(item, Range)
+    )
+    return (*bounds, "a `cursor` that is not the `next_cursor` of a page of the same query (dataset, filters, slice)")
 
 
 def _add_lookup_route(router: APIRouter, dataset: Dataset, row: type[BaseModel]) -> None:

@@ -180,3 +180,17 @@ def test_openapi_documents_every_route_with_descriptions_examples_and_problems()
             assert "example" in operation["responses"][success]["content"][success_media] or path.startswith(
                 "/v1/datasets"
             )
+
+
+def test_every_list_route_documents_what_it_refuses_across_parameters():
+    """A range's order and the cursor's issue are no parameter's schema: the list route's 422 names them."""
+    from include.api.app import create_app
+    from include.api.config import Settings
+
+    paths = create_app(Settings()).openapi()["paths"]
+    for dataset in REGISTRY:
+        invalid = paths[f"/v1/{dataset.path}"]["get"]["responses"]["422"]["description"]
+        assert "a `cursor` that is not the `next_cursor`" in invalid, dataset.name
+        for item in dataset.filters:
+            if isinstance(item, Range):
+                assert f"`{item.lower}` " in invalid and f" `{item.upper}`" in invalid, (dataset.name, invalid)

@@ -113,6 +113,8 @@ def test_everything_counts_every_trip_once(client):
         ({"bbox": "14.4,50,nan,50.1"}, "finite"),
         ({"bbox": "west,50,14.5,50.1"}, "four numbers"),
         ({"bbox": "14.4,50,14.5"}, "four numbers"),
+        ({"bbox": "14.4,5e1,14.5,50.1"}, "plain decimals"),
+        ({"bbox": "+14.4,50,14.5,50.1"}, "plain decimals"),
         ({"region": "Prague"}, "exactly one of `bbox` and `region`"),
         ({"bbox": None}, "exactly one of `bbox` and `region`"),
         ({"bbox": None, "region": ""}, "region"),
@@ -193,6 +195,13 @@ def test_the_route_wins_over_the_trip_lookup_and_is_documented(client):
     required = {p["name"]: p["required"] for p in operation["parameters"]}
     assert required == {"bbox": False, "region": False, "from": True, "to": True}
     assert "read as UTC" in operation["description"]
+    # What the schema can state of a parameter it states; what lies across parameters is in the documented 422.
+    schemas = {p["name"]: [p["schema"], *p["schema"].get("anyOf", [])] for p in operation["parameters"]}
+    assert {name: any("pattern" in s for s in options) for name, options in schemas.items()} == dict.fromkeys(
+        required, True
+    )
+    invalid = operation["responses"]["422"]["description"]
+    assert "both or neither of `bbox` and `region`" in invalid and "731 days" in invalid
     # Without parameters it is this route's 422, not a trip lookup's 404 or pattern error.
     response = client.get(PATH)
     assert response.status_code == 422 and "query parameter 'from'" in response.json()["detail"]
