@@ -154,7 +154,8 @@ def first_records(
 def label(parsed: DataFrame, key: Sequence[str], order: Sequence[str], history: DataFrame | None = None) -> DataFrame:
     """``parsed`` with each valid row's ``kind`` settled: the first of its key a ``RECORD``, the others ``DUPLICATE``.
 
-    The row-by-row view of ``first_records`` (for tests and inspection); keys in ``history`` are duplicates.
+    The row-by-row view of ``first_records`` for tests and inspection; it numbers rows with a window, which
+    ``run_layer`` never does (it writes ``first_records``). Keys in ``history`` are duplicates.
     """
     valid = F.col("kind") == RECORD
     if history is not None:

@@ -206,6 +206,29 @@ def test_classify_every_kind_of_document(spark):
     ]
 
 
+def test_the_engine_keeps_a_user_first_seen_on_a_refused_document(spark):
+    """What bronze writes (an aggregation): per user the first *valid* document by page, then record number."""
+    import random
+
+    from lakehouse_jobs.users import LAYER
+
+    rng = random.Random(5)
+    uuids = [f"{i:08d}-2222-4333-8444-555555555555" for i in range(12)]
+    pages = [[], []]
+    for _ in range(80):  # (uuid, email): an email without "@" is refused
+        pages[rng.randint(0, 1)].append((rng.choice(uuids), rng.choice(["a@example.com", "b@example.com", "bad"])))
+    want, first_seen = {}, {}
+    for p, entries in enumerate(pages, start=1):
+        for n, (uuid, email) in enumerate(entries, start=1):
+            first_seen.setdefault(uuid, email)
+            if "@" in email and uuid not in want:
+                want[uuid] = (p, n, email)
+    assert any(first_seen[uuid] == "bad" for uuid in want)  # some user's first document is refused
+    docs = [[user_doc(uuid, email=email) for uuid, email in entries] for entries in pages]
+    records = LAYER.records(LAYER.parse(raw_frame(spark, docs))).collect()
+    assert {r["user_id"]: (r["_page"], r["_record_number"], r["email"]) for r in records} == want
+
+
 def test_accepted_users_are_typed(spark):
     from lakehouse_jobs.users import BRONZE_SCHEMA, accepted, classify
 
