@@ -34,7 +34,8 @@ select * from renamed
 
 
 {#-
-    The column names of a built relation, in order, without ``except`` (an empty list while dbt only parses).
+    The column names of a built relation, in order, without ``except`` (an empty list while dbt only parses, or
+    while the relation is not built).
 
     Args:
         relation: a `ref` or `source`, built before the model that asks (dbt runs the model after it).
@@ -46,6 +47,10 @@ select * from renamed
         {{ return([]) }}
     {%- endif -%}
     {%- set names = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
+    {#- Not built yet (`dbt compile` or `docs generate` before a run): nothing to list, rather than an error. -#}
+    {%- if not names -%}
+        {{ return([]) }}
+    {%- endif -%}
     {%- if through is not none -%}
         {%- set names = names[:names.index(through) + 1] -%}
     {%- endif -%}
