@@ -61,15 +61,17 @@ def execution_config() -> ExecutionConfig:
 
 
 def render_config() -> RenderConfig:
-    """Render from the manifest (no dbt call at DAG parse time): a run and a test task per model.
+    """Render from the manifest (no dbt call at DAG parse time): one ``dbt build`` task per model.
 
-    Tests that read two models (e.g. hours adding up to days) get their own task after both, instead of running with
-    whichever model finishes first. No Airflow Asset per model: nothing is scheduled on the marts, and Cosmos warns on
-    every task that its Asset URIs changed with Airflow 3.
+    A model's build runs it and then its own tests in one dbt process: half the dbt processes of a run task and a test
+    task per model, each of which pays dbt's start and the project load. Tests that read two models (e.g. hours
+    adding up to days) are left out of both builds and get their own task after both, instead of running with
+    whichever model finishes first. No Airflow Asset per model: nothing is scheduled on the marts, and Cosmos warns
+    on every task that its Asset URIs changed with Airflow 3.
     """
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
-        test_behavior=TestBehavior.AFTER_EACH,
+        test_behavior=TestBehavior.BUILD,
         should_detach_multiple_parents_tests=True,
         emit_datasets=False,
     )

@@ -230,18 +230,21 @@ def test_task_group_renders_from_the_manifest_without_running_dbt(monkeypatch, t
     dag = serve_dag.serve()
 
     assert dag.task_group_dict["dbt"].dbt_graph.load_method == LoadMode.DBT_MANIFEST
-    expected = {f"dbt.{model}.{step}" for model in MODELS for step in ("run", "test")}
-    # A test reading two models runs on its own, after both.
+    # One `dbt build` per model (the model, then its own tests, in one dbt process).
+    expected = {f"dbt.{model}_model_build" for model in MODELS}
+    # A test reading two models runs on its own, after both, and is left out of both builds.
     expected.add("dbt.assert_hours_add_up_to_days_test")
     dbt_tasks = {t for t in dag.task_ids if t.startswith("dbt.")}
     assert expected <= dbt_tasks
     assert all(t.endswith("_test") for t in dbt_tasks - expected), dbt_tasks - expected
     assert dag.get_task("dbt.assert_hours_add_up_to_days_test").upstream_task_ids == {
-        "dbt.tweets_hourly.test",
-        "dbt.tweets_daily.test",
+        "dbt.tweets_hourly_model_build",
+        "dbt.tweets_daily_model_build",
     }
-    assert dag.get_task("dbt.tweets_hourly.run").upstream_task_ids == {"dbt.stg_tweets_per_hour.test"}
-    run = dag.get_task("dbt.tweets_hourly.run")
+    run = dag.get_task("dbt.tweets_hourly_model_build")
+    assert run.upstream_task_ids == {"dbt.stg_tweets_per_hour_model_build"}
+    assert run.base_cmd == ["build"] and run.select == "fqn:lakehouse.marts.tweets_hourly"
+    assert run.exclude == "assert_hours_add_up_to_days"
     assert run.dbt_executable_path == str(tmp_path / "no-such-dbt")
     assert run.emit_datasets is False
 
