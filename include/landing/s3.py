@@ -16,7 +16,7 @@ PART_SIZE = 64 * 1024 * 1024
 
 
 class UploadError(RuntimeError):
-    """The object stored in S3 does not match the local file."""
+    """An upload did not store the local file at its key: the transfer failed, or the stored size is wrong."""
 
 
 def s3_client(conn_id: str = "lakehouse_s3") -> Any:
@@ -43,35 +43,75 @@ def s3_client(conn_id: str = "lakehouse_s3") -> Any:
     return S3Hook(aws_conn_id=conn_id, config=config).get_conn()
 
 
-def upload_file(client: Any, path: str | os.PathLike[str], bucket: str, key: str, *, part_size: int = PART_SIZE) -> int:
+def upload_file(
+    client: Any, path: str | os.PathLike[str], bucket: str, key: str, *, part_size: int | None = None
+) -> int:
     """Upload a local file, multipart above `part_size`, streaming from disk, then check the stored size.
+
+    The object appears whole or not at all: S3 stores the parts under an upload id and shows them as the object only
+    when the upload completes, so until then readers see what was at the key before (nothing, or the previous
+    version). A transfer that fails (the endpoint going away, after botocore's retries) is aborted; when the abort
+    cannot reach the endpoint either, the parts stay under their upload id, invisible, and the next upload of the
+    key aborts them first (one task owns a landing key, and Airflow runs one try of it at a time).
 
     Args:
         client: A boto3 S3 client.
         path: Local file.
         bucket: Destination bucket.
         key: Destination key.
-        part_size: Multipart threshold and part size in bytes (S3 needs at least 5 MiB).
+        part_size: Multipart threshold and part size in bytes (S3 needs at least 5 MiB); default `PART_SIZE`.
 
     Returns:
         The size of the stored object in bytes.
 
     Raises:
-        UploadError: If the stored object's size differs from the local file's.
+        UploadError: If the transfer failed (naming the key, the endpoint and the cause), or the stored object's
+            size differs from the local file's.
     """
+    from boto3.exceptions import Boto3Error
     from boto3.s3.transfer import TransferConfig
+    from botocore.exceptions import BotoCoreError, ClientError
 
+    part_size = part_size or PART_SIZE
     source = Path(path)
     size = source.stat().st_size
     config = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size, max_concurrency=4)
-    logger.info("uploading %s (%d bytes) to s3://%s/%s", source, size, bucket, key)
-    progress = _UploadProgress(size)
-    client.upload_file(str(source), bucket, key, Config=config, Callback=progress)
-    stored = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+    target = f"s3://{bucket}/{key} at {client.meta.endpoint_url}"
+    logger.info("uploading %s (%d bytes) to %s", source, size, target)
+    try:
+        abort_pending_uploads(client, bucket, key)
+        client.upload_file(str(source), bucket, key, Config=config, Callback=_UploadProgress(size))
+        stored = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+    except (BotoCoreError, ClientError, Boto3Error) as error:
+        # Only a completed upload replaces the object, so the key holds its previous version (or nothing), unless the
+        # completion itself got through before the failure: then it holds the whole file, never a part of it.
+        raise UploadError(
+            f"upload of {source} ({size} bytes) to {target} failed; the key holds no part of it, and a retry"
+            f" uploads it again (aborting the parts left behind): {error}"
+        ) from error
     if stored != size:
         raise UploadError(f"s3://{bucket}/{key} holds {stored} bytes, local file {source} has {size}")
     logger.info("uploaded s3://%s/%s (%d bytes)", bucket, key, stored)
     return stored
+
+
+def abort_pending_uploads(client: Any, bucket: str, key: str) -> int:
+    """Abort the multipart uploads of exactly `key` that were never completed (a failed or killed earlier try's).
+
+    Their parts are not an object, but the store keeps them (and bills for them) until aborted.
+
+    Returns:
+        How many were aborted.
+    """
+    aborted = 0
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key):
+        for upload in page.get("Uploads", []):
+            if upload["Key"] != key:
+                continue
+            logger.warning("aborting the unfinished multipart upload %s of s3://%s/%s", upload["UploadId"], bucket, key)
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+            aborted += 1
+    return aborted
 
 
 def put_json(client: Any, bucket: str, key: str, document: Any) -> None:

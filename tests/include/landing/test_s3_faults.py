@@ -1,0 +1,186 @@
+"""The S3 endpoint going away in the middle of a multipart upload (``upload_file``), and the retry after it.
+
+The endpoint is a TCP proxy in front of the moto server, cut (listener closed, every open connection reset) once a
+set number of bytes has gone through it towards S3, so the cut always falls inside the upload of a part. What a
+reader of the bucket sees at every moment:
+
+- Before the cut: parts are being stored under an upload id. A listing, a HEAD or a GET of the key shows what was
+  there before the upload (nothing, or the previous version, byte for byte): parts are not an object until the
+  upload is completed.
+- From the cut until the task fails: the same. botocore retries the parts, then the upload is aborted (which also
+  fails while the endpoint is away); the task fails with an ``UploadError`` naming ``s3://<bucket>/<key>`` and the
+  endpoint.
+- Between the failure and the retry: still the same; the multipart upload the failed try could not abort stays on
+  the server (listed by ``ListMultipartUploads`` only, never as an object).
+- The retry (the endpoint is back): aborts the upload the failed try left, uploads again, and completes; from the
+  completion on readers see the new file, whose bytes hash as the local file does, and no multipart upload remains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from include.landing.s3 import UploadError, s3_client, upload_file
+
+pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
+KEY = "faults/big.bin"
+
+
+class CuttableProxy:
+    """A TCP proxy on a port of its own to ``upstream``; ``cut_after`` bytes towards upstream, it goes away.
+
+    Going away is what a crashed server or a lost network looks like to the client: open connections are reset and
+    new ones refused. ``restore()`` listens again on the same port (the client's endpoint URL stays the same).
+    """
+
+    def __init__(self, upstream: tuple[str, int], cut_after: int | None = None) -> None:
+        self.upstream = upstream
+        self.cut_after = cut_after
+        self.sent = 0
+        self.cut_done = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener = self._listen(0)
+        self.port = self._listener.getsockname()[1]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _listen(self, port: int) -> socket.socket:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(32)
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return listener
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            with self._lock:
+                self._sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
+        try:
+            while data := source.recv(64 * 1024):
+                if upstream and self.cut_after is not None:
+                    with self._lock:
+                        self.sent += len(data)
+                        over = self.sent >= self.cut_after
+                    if over:
+                        self.cut()
+                        return
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                _close(sock)
+
+    def cut(self) -> None:
+        """Stop listening and reset every open connection."""
+        _close(self._listener)
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            # A zero linger sends RST: the client sees the connection reset, as when a server dies.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            _close(sock)
+        self.cut_done.set()
+
+    def restore(self) -> None:
+        self.cut_after = None
+        self._listener = self._listen(self.port)
+
+    def close(self) -> None:
+        self.cut_after = None
+        self.cut()
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+@pytest.fixture
+def proxy(landing_s3, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch):
+    """The proxy in front of moto, and the task's ``lakehouse_s3`` connection pointing at it."""
+    host, port = moto_endpoint.removeprefix("http://").split(":")
+    proxy = CuttableProxy((host, int(port)))
+    connection = {
+        "conn_type": "aws",
+        "login": "test",
+        "password": "test",
+        "extra": {"endpoint_url": proxy.endpoint, "region_name": "us-east-1"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_LAKEHOUSE_S3", json.dumps(connection))
+    yield proxy
+    proxy.close()
+    for upload in landing_s3.list_multipart_uploads(Bucket="landing").get("Uploads", []):
+        landing_s3.abort_multipart_upload(Bucket="landing", Key=upload["Key"], UploadId=upload["UploadId"])
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def pending_uploads(client) -> list[str]:
+    return [upload["Key"] for upload in client.list_multipart_uploads(Bucket="landing").get("Uploads", [])]
+
+
+@pytest.mark.parametrize("previous", [None, b"the previous version\n" * 1000], ids=["new-key", "replacing"])
+def test_endpoint_cut_mid_upload_fails_clearly_and_the_retry_completes(
+    proxy: CuttableProxy, landing_s3, tmp_path: Path, previous: bytes | None
+):
+    if previous is not None:
+        landing_s3.put_object(Bucket="landing", Key=KEY, Body=previous)
+    path = tmp_path / "big.bin"
+    data = os.urandom(16 * MIB)
+    path.write_bytes(data)
+    # Past the first part and into the next ones (5 MiB parts, several in flight).
+    proxy.cut_after = 8 * MIB
+    client = s3_client("lakehouse_s3")
+
+    with pytest.raises(UploadError) as failure:
+        upload_file(client, path, "landing", KEY, part_size=5 * MIB)
+
+    assert proxy.cut_done.is_set()
+    message = str(failure.value)
+    assert f"s3://landing/{KEY}" in message
+    assert proxy.endpoint in message
+    # The reader (straight to moto) sees what was there before: nothing, or the previous version intact.
+    listed = [item["Key"] for item in landing_s3.list_objects_v2(Bucket="landing").get("Contents", [])]
+    if previous is None:
+        assert listed == []
+    else:
+        assert listed == [KEY]
+        assert landing_s3.get_object(Bucket="landing", Key=KEY)["Body"].read() == previous
+    # The abort could not reach the endpoint either: the parts wait, invisible, under their upload id.
+    assert pending_uploads(landing_s3) == [KEY]
+
+    proxy.restore()
+    stored = upload_file(s3_client("lakehouse_s3"), path, "landing", KEY, part_size=5 * MIB)
+
+    assert stored == len(data)
+    assert sha256(landing_s3.get_object(Bucket="landing", Key=KEY)["Body"].read()) == sha256(path.read_bytes())
+    assert [item["Key"] for item in landing_s3.list_objects_v2(Bucket="landing")["Contents"]] == [KEY]
+    assert pending_uploads(landing_s3) == []
