@@ -1,0 +1,65 @@
+"""One serving load in a process of its own, for the kill tests (test helper, run as a script).
+
+``python load_driver.py postgres|tidb <connection JSON> <table> <ds> <snapshot_id> <parquet> [--hold-after N]``
+prints the server's id of its connection (PostgreSQL backend pid, MySQL thread id), then loads the Parquet file as
+the slice. With ``--hold-after`` the source stalls for good once it has handed over N rows, as a slow read of the
+lake does, so the load stays where it is (in the COPY, between two TiDB chunks) until the test kills the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+BATCH_ROWS = 10_000
+
+
+def source(path: str, hold_after: int | None) -> Iterator[pa.RecordBatch]:
+    handed = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS):
+        if hold_after is not None and handed >= hold_after:
+            threading.Event().wait()
+        yield batch
+        handed += batch.num_rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("target", choices=("postgres", "tidb"))
+    parser.add_argument("connection", type=json.loads)
+    parser.add_argument("table")
+    parser.add_argument("ds", type=dt.date.fromisoformat)
+    parser.add_argument("snapshot_id", type=int)
+    parser.add_argument("parquet")
+    parser.add_argument("--hold-after", type=int)
+    args = parser.parse_args()
+    schema = pq.read_schema(args.parquet)
+    batches = source(args.parquet, args.hold_after)
+    slice_args = (args.table, args.ds, schema, args.snapshot_id, batches)
+    if args.target == "postgres":
+        import psycopg2
+
+        from include.serving.postgres import load_slice_postgres
+
+        conn = psycopg2.connect(**args.connection, options="-c TimeZone=UTC")
+        print(conn.get_backend_pid(), flush=True)
+        load_slice_postgres(conn, *slice_args)
+    else:
+        import pymysql
+
+        from include.serving.tidb import SESSION_DEFAULTS, load_slice_tidb
+
+        conn = pymysql.connect(**args.connection, autocommit=True, local_infile=True, **SESSION_DEFAULTS)
+        print(conn.thread_id(), flush=True)
+        load_slice_tidb(conn, *slice_args, database=args.connection["database"], key_columns=["id"])
+    conn.close()
+
+
+if __name__ == "__main__":
+    main()
