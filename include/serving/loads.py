@@ -220,8 +220,8 @@ class Target(abc.ABC):
     def logged(self, table: str, ds: dt.date) -> tuple[int | None, int] | None:
         """The (snapshot_id, rows) the load-log holds for the slice, if any."""
 
-    def skip(self) -> None:  # noqa: B027 - optional
-        """End a load that found its snapshot already served, having written nothing."""
+    def skip(self, table: str, ds: dt.date) -> None:  # noqa: B027 - optional
+        """End a load that found its snapshot already served, having written nothing to the served slice."""
 
     @abc.abstractmethod
     def ensure(self, table: str, schema: pa.Schema) -> None:
@@ -277,7 +277,7 @@ def load_slice(
     try:
         found = target.logged(table, ds)
         if found is not None and found[0] == snapshot_id:
-            target.skip()
+            target.skip(table, ds)
             log.info("%s ds=%s already holds snapshot %s: skipped", target.where(table), ds, snapshot_id)
             return LoadResult(table, ds, found[1], snapshot_id, time.monotonic() - started, skipped=True)
         target.ensure(table, schema)

@@ -362,7 +362,7 @@ class PostgresTarget(Target):
         with self.conn.cursor() as cur:
             return _logged(cur, self.target_schema, table, ds)
 
-    def skip(self) -> None:
+    def skip(self, table: str, ds: dt.date) -> None:
         self.conn.rollback()
 
     def ensure(self, table: str, schema: pa.Schema) -> None:

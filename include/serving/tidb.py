@@ -15,8 +15,9 @@ faster than multi-row INSERTs, and TiDB refuses a transaction past ``txn-total-s
 entries included), then flips the slice's ``load_id`` in one single-row transaction, then deletes the superseded
 rows a key range at a time. The flip is the swap: before it readers see the old slice, after it the new one,
 whatever the slice's size. A failure before the flip leaves the old slice served (the new rows are removed, or by
-the next load). A delete+insert in one transaction below a size threshold would need a second code path for big
-slices anyway, with the same guarantee.
+the next load); a crash after it leaves the replaced versions, invisible, until the next load of the slice deletes
+them, a retry that skips (its snapshot is served already) included. A delete+insert in one transaction below a size
+threshold would need a second code path for big slices anyway, with the same guarantee.
 
 Load ids come from the database, not from a worker's clock: the counter ``_lakehouse_load_ids`` hands out the next
 one in a transaction of its own (a row lock orders concurrent loads), so a load that starts later has a larger id
@@ -215,8 +216,8 @@ def _fetchall(conn: Any, sql: str, args: Any = None) -> list[tuple]:
     return with_retries(run, conn)
 
 
-def _logged(conn: Any, db: str, table: str, ds: dt.date) -> tuple[int | None, int] | None:
-    """The (snapshot_id, rows) the load-log holds for the slice, if any."""
+def _logged(conn: Any, db: str, table: str, ds: dt.date) -> tuple[int | None, int, int] | None:
+    """The (snapshot_id, rows, load_id) the load-log holds for the slice, if any."""
     found = _fetchall(
         conn, "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s", (db, LOAD_LOG)
     )
@@ -224,7 +225,7 @@ def _logged(conn: Any, db: str, table: str, ds: dt.date) -> tuple[int | None, in
         return None
     rows = _fetchall(
         conn,
-        f"SELECT snapshot_id, `rows` FROM {ident(db)}.{ident(LOAD_LOG)} WHERE table_name = %s AND ds = %s",
+        f"SELECT snapshot_id, `rows`, load_id FROM {ident(db)}.{ident(LOAD_LOG)} WHERE table_name = %s AND ds = %s",
         (table, ds),
     )
     return rows[0] if rows else None
@@ -607,7 +608,7 @@ class TiDBTarget(Target):
         self.keys: list[str] = list(key_columns)
         self.indexes: tuple[SecondaryIndex, ...] = tuple(indexes)
         self.load_id: int | None = None
-        self._found: tuple[int | None, int] | None = None
+        self._found: tuple[int | None, int, int] | None = None
 
     def where(self, table: str) -> str:
         return f"{self.database}.{table}"
@@ -623,7 +624,14 @@ class TiDBTarget(Target):
 
     def logged(self, table: str, ds: dt.date) -> tuple[int | None, int] | None:
         self._found = _logged(self.conn, self.database, table, ds)
-        return self._found
+        return None if self._found is None else self._found[:2]
+
+    def skip(self, table: str, ds: dt.date) -> None:
+        # A load killed after its flip, before deleting the versions it replaced, left them behind (invisible), and
+        # its retry, of the same snapshot, skips: delete them here. Only older load ids, which can never be flipped
+        # in again (a newer one may be a load still staging). None left: one primary-key range read.
+        assert self._found is not None
+        _delete_rows(self.conn, self.database, table, ds, "<", self._found[2])
 
     def ensure(self, table: str, schema: pa.Schema) -> None:
         _ensure_target(self.conn, self.database, table, schema, self.keys, self.indexes)

@@ -3,7 +3,8 @@
 ``python load_driver.py postgres|tidb <connection JSON> <table> <ds> <snapshot_id> <parquet> [--hold-after N]``
 prints the server's id of its connection (PostgreSQL backend pid, MySQL thread id), then loads the Parquet file as
 the slice. With ``--hold-after`` the source stalls for good once it has handed over N rows, as a slow read of the
-lake does, so the load stays where it is (in the COPY, between two TiDB chunks) until the test kills the process.
+lake does, so the load stays where it is (in the COPY, between two TiDB chunks) until the test kills the process;
+with ``--hold-before-cleanup`` a TiDB load stalls once it has flipped the slice, before deleting the old version.
 """
 
 from __future__ import annotations
@@ -29,6 +30,20 @@ def source(path: str, hold_after: int | None) -> Iterator[pa.RecordBatch]:
         handed += batch.num_rows
 
 
+def stall_before_cleanup() -> None:
+    """Make the TiDB load stall for good where, the new slice flipped in, it would delete the older versions."""
+    from include.serving import tidb
+
+    delete_rows = tidb._delete_rows
+
+    def stalled(conn, db, table, ds, condition, load_id):
+        if condition == "<":
+            threading.Event().wait()
+        return delete_rows(conn, db, table, ds, condition, load_id)
+
+    tidb._delete_rows = stalled
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("target", choices=("postgres", "tidb"))
@@ -38,7 +53,10 @@ def main() -> None:
     parser.add_argument("snapshot_id", type=int)
     parser.add_argument("parquet")
     parser.add_argument("--hold-after", type=int)
+    parser.add_argument("--hold-before-cleanup", action="store_true", help="TiDB: stall after the flip")
     args = parser.parse_args()
+    if args.hold_before_cleanup:
+        stall_before_cleanup()
     schema = pq.read_schema(args.parquet)
     batches = source(args.parquet, args.hold_after)
     slice_args = (args.table, args.ds, schema, args.snapshot_id, batches)

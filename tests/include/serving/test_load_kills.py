@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -84,10 +85,10 @@ class Database:
     def connect(self):
         raise NotImplementedError
 
-    def start(self, ds: dt.date, snapshot_id: int, parquet: Path, hold_after: int | None = None):
+    def start(self, ds: dt.date, snapshot_id: int, parquet: Path, *flags: str):
         """The driver, loading ``parquet`` as slice ``ds``; returns the process and its connection's server id."""
         command = [sys.executable, str(DRIVER), self.kind, json.dumps(self.connection), TABLE, ds.isoformat()]
-        command += [str(snapshot_id), str(parquet)] + ([f"--hold-after={hold_after}"] if hold_after else [])
+        command += [str(snapshot_id), str(parquet), *flags]
         proc = subprocess.Popen(
             command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True
         )
@@ -218,57 +219,112 @@ class Reader(threading.Thread):
         return self.seen
 
 
+def write_sources(folder: Path, new_rows: int) -> SimpleNamespace:
+    """Slice A at snapshot 1, slice B, and the new version of slice A (snapshot 2), as Parquet files."""
+    return SimpleNamespace(
+        old_a=write_source(folder / "a1.parquet", DS_A, 1_000, "old"),
+        slice_b=write_source(folder / "b.parquet", DS_B, 500, "b"),
+        new_a=write_source(folder / "a2.parquet", DS_A, new_rows, "new"),
+    )
+
+
+def serve_slices(db: Database, sources: SimpleNamespace) -> None:
+    db.load(DS_A, 1, sources.old_a)
+    db.load(DS_B, 1, sources.slice_b)
+
+
+def clean_run(target: type[Database], sources: SimpleNamespace) -> dict:
+    """The tables after the same loads, none killed, into a fresh database."""
+    with scratch_database("postgres" if target is Postgres else "mysql", "clean_run") as name:
+        db = target(name)
+        serve_slices(db, sources)
+        db.load(DS_A, 2, sources.new_a)
+        with contextlib.closing(db.connect()) as conn:
+            return db.snapshot(conn)
+
+
+@contextlib.contextmanager
+def killed_load(db: Database, conn, sources: SimpleNamespace, in_phase, *flags: str):
+    """Start the load of the new slice A, wait until ``in_phase(server_id)``, yield, then ``kill -9`` it.
+
+    On exit the process is dead and the server has dropped its connection.
+    """
+    proc, server_id = db.start(DS_A, 2, sources.new_a, *flags)
+    try:
+        wait_until(lambda: in_phase(server_id), bool, proc)
+        yield server_id
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=WAIT_S) == -signal.SIGKILL
+        wait_until(lambda: db.alive(conn, server_id), lambda alive: not alive)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def without_stored(state: dict) -> dict:
+    return {name: value for name, value in state.items() if name != "stored"}
+
+
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_kill_9_mid_load_serves_the_previous_slice_and_the_retry_equals_a_clean_run(kind, tmp_path):
     target, new_rows, hold_after = KINDS[kind]
-    old_a = write_source(tmp_path / "a1.parquet", DS_A, 1_000, "old")
-    slice_b = write_source(tmp_path / "b.parquet", DS_B, 500, "b")
-    new_a = write_source(tmp_path / "a2.parquet", DS_A, new_rows, "new")
-    kind_name = "postgres" if kind == "postgres" else "mysql"
-    with scratch_database(kind_name, "kill_test") as killed_name, scratch_database(kind_name, "clean_run") as clean:
-        db, clean_db = target(killed_name), target(clean)
-        db.load(DS_A, 1, old_a)
-        db.load(DS_B, 1, slice_b)
+    sources = write_sources(tmp_path, new_rows)
+    with scratch_database("postgres" if kind == "postgres" else "mysql", "kill_test") as name:
+        db = target(name)
+        serve_slices(db, sources)
         with contextlib.closing(db.connect()) as conn:
             before = db.snapshot(conn)
-            assert before["A"] == source_rows(old_a)
             reader = Reader(db)
-            proc, server_id = db.start(DS_A, 2, new_a, hold_after=hold_after)
-            try:
-                # The load is in the phase under test: rows of the new slice are in the database, not served.
-                wait_until(lambda: db.in_flight(conn, server_id), lambda rows: rows >= hold_after, proc)
+            # The phase under test: rows of the new slice are in the database (in the COPY, or committed chunks).
+            with killed_load(
+                db, conn, sources, lambda sid: db.in_flight(conn, sid) >= hold_after, f"--hold-after={hold_after}"
+            ) as server_id:
                 reader.start()
                 during = db.snapshot(conn)
-                proc.send_signal(signal.SIGKILL)
-                assert proc.wait(timeout=WAIT_S) == -signal.SIGKILL
-                wait_until(lambda: db.alive(conn, server_id), lambda alive: not alive)
-            finally:
-                proc.kill()
-                proc.stdout.close()
             after = db.snapshot(conn)
             seen = reader.finish()
             leftovers = db.in_flight(conn, server_id)
 
-            db.load(DS_A, 2, new_a)
+            db.load(DS_A, 2, sources.new_a)
             retried = db.snapshot(conn)
             assert db.in_flight(conn, server_id) == 0
-        clean_db.load(DS_A, 1, old_a)
-        clean_db.load(DS_B, 1, slice_b)
-        clean_db.load(DS_A, 2, new_a)
-        with contextlib.closing(clean_db.connect()) as conn:
-            clean_run = clean_db.snapshot(conn)
 
+    assert before["A"] == source_rows(sources.old_a)
     old_log = [row for row in before["log"] if row[1] == DS_A]
-    served_before = {name: value for name, value in before.items() if name != "stored"}
     for state in (during, after):
-        assert {name: value for name, value in state.items() if name != "stored"} == served_before
+        assert without_stored(state) == without_stored(before)
         # PostgreSQL's staging table is never visible to others; TiDB's rows table holds the staged chunks.
         assert (state["stored"] == before["stored"]) is (kind == "postgres")
     assert seen, "the reader read nothing during the kill"
     assert set(seen) == {(tuple(before["A"]), tuple(old_log))}
     # TiDB keeps the killed load's committed chunks, invisible, until the retry deletes them; PostgreSQL nothing.
     assert leftovers == (hold_after if kind == "tidb" else 0)
-    assert retried == clean_run
-    assert retried["A"] == source_rows(new_a)
-    assert retried["B"] == source_rows(slice_b)
+    assert retried == clean_run(target, sources)
+    assert retried["A"] == source_rows(sources.new_a)
+    assert retried["B"] == source_rows(sources.slice_b)
     assert [row[2:] for row in retried["log"]] == [(2, new_rows), (1, 500)]
+
+
+def test_kill_9_of_a_tidb_load_after_its_flip_the_retry_removes_the_old_version(tmp_path):
+    sources = write_sources(tmp_path, 15_000)
+    with scratch_database("mysql", "kill_test") as name:
+        db = TiDB(name)
+        serve_slices(db, sources)
+        with contextlib.closing(db.connect()) as conn:
+
+            def flipped(_server_id: int) -> bool:
+                return (DS_A, 2) in {(row[1], row[2]) for row in db.query(conn, db.log_sql)}
+
+            # Killed once slice A is flipped to the new load, before the old version's rows are deleted.
+            with killed_load(db, conn, sources, flipped, "--hold-before-cleanup") as server_id:
+                during = db.snapshot(conn)
+            after = db.snapshot(conn)
+            old_version = db.in_flight(conn, server_id)
+
+            db.load(DS_A, 2, sources.new_a)
+            retried = db.snapshot(conn)
+
+    assert during["A"] == after["A"] == source_rows(sources.new_a)
+    assert old_version == 1_000
+    assert retried == clean_run(TiDB, sources)
