@@ -62,6 +62,9 @@ def land_http_file(
 ) -> dict[str, Any]:
     """Download `url`, upload it unchanged to `<bucket>/<domain>/ds=<ds>/<file name>` and write `_manifest.json`.
 
+    The manifest of an earlier landing of the slice is deleted before the upload and the new one written last, so
+    a manifest always describes the file next to it: a failed re-landing leaves the slice without one.
+
     The local copy is kept when a step fails, so a retry on the same worker resumes the download, and
     deleted once the manifest is written.
 
@@ -80,7 +83,7 @@ def land_http_file(
     Raises:
         ValueError: On a malformed `domain`, `ds` or `url`.
         DownloadError: If the download fails (from `include.landing.download`).
-        UploadError: If the stored object's size is wrong (from `include.landing.s3`).
+        UploadError: If the upload fails or the stored object's size is wrong (from `include.landing.s3`).
     """
     _validate(domain, url, ds)
     started_at = datetime.now(UTC)
@@ -92,6 +95,10 @@ def land_http_file(
     client = s3_client(conn_id)
     prefix = landing_prefix(domain, ds)
     object_key = prefix + result.path.name
+    # A manifest vouches for the file next to it: an earlier run's must not outlive this upload (if the task then
+    # failed before writing its own, the slice would pair the new file with the old manifest). Without a manifest
+    # the slice reads as one being landed, or whose landing failed.
+    client.delete_object(Bucket=bucket, Key=prefix + MANIFEST_NAME)
     upload_file(client, result.path, bucket, object_key)
     manifest = {
         "domain": domain,

@@ -115,9 +115,18 @@ def abort_pending_uploads(client: Any, bucket: str, key: str) -> int:
 
 
 def put_json(client: Any, bucket: str, key: str, document: Any) -> None:
-    """Store a small JSON document."""
+    """Store a small JSON document (in one PUT: whole or not at all).
+
+    Raises:
+        UploadError: If the PUT fails, naming the key and the endpoint.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
     body = json.dumps(document, indent=2, sort_keys=True).encode("utf-8")
-    client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    except (BotoCoreError, ClientError) as error:
+        raise UploadError(f"writing s3://{bucket}/{key} at {client.meta.endpoint_url} failed: {error}") from error
 
 
 def get_json(client: Any, bucket: str, key: str) -> Any:

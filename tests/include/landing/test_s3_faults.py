@@ -14,6 +14,17 @@ reader of the bucket sees at every moment:
   the server (listed by ``ListMultipartUploads`` only, never as an object).
 - The retry (the endpoint is back): aborts the upload the failed try left, uploads again, and completes; from the
   completion on readers see the new file, whose bytes hash as the local file does, and no multipart upload remains.
+
+Landing a file (``land_http_file``: download, upload, then ``_manifest.json``), re-landing a slice whose source
+changed, with the endpoint going away mid-upload or between the upload and the manifest:
+
+- From the start of the task: the slice has no manifest (the earlier one is deleted first: a manifest vouches for
+  the file next to it), so no reader takes the file for a checked landing; the object is the earlier version until
+  the upload completes, the new one after.
+- The task fails with an ``UploadError`` naming the endpoint and the key it was writing (the file, or the manifest);
+  the slice stays without a manifest: the earlier file intact, or the new one whole. Never a manifest describing
+  another file than the one next to it (before, a cut after the upload left the new file with the old manifest).
+- The retry lands the new file and then its manifest, whose ``sha256`` and ``lines`` are the source's.
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.samples.http_server import serve_directory
+from include.landing import files, s3
 from include.landing.s3 import UploadError, s3_client, upload_file
 
 pytestmark = pytest.mark.integration
@@ -183,4 +196,63 @@ def test_endpoint_cut_mid_upload_fails_clearly_and_the_retry_completes(
     assert stored == len(data)
     assert sha256(landing_s3.get_object(Bucket="landing", Key=KEY)["Body"].read()) == sha256(path.read_bytes())
     assert [item["Key"] for item in landing_s3.list_objects_v2(Bucket="landing")["Contents"]] == [KEY]
+    assert pending_uploads(landing_s3) == []
+
+
+def text_file(path: Path, lines: int, version: str) -> bytes:
+    data = "".join(f"{i}\t{version}\n" for i in range(lines)).encode()
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize("cut", ["mid-upload", "before-manifest"])
+def test_landing_again_with_the_endpoint_cut_never_leaves_a_manifest_of_another_file(
+    proxy: CuttableProxy, landing_s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cut: str
+):
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * MIB)
+    www, downloads = tmp_path / "www", tmp_path / "downloads"
+    www.mkdir()
+    source = www / "full_dataset.tsv"
+    key, manifest_key = "tweets/ds=2020-03-28/full_dataset.tsv", "tweets/ds=2020-03-28/_manifest.json"
+    first = text_file(source, 1_000, "v1")
+    with serve_directory(www) as base_url:
+        url = f"{base_url}/full_dataset.tsv"
+        files.land_http_file("tweets", url, "2020-03-28", download_dir=downloads)
+        # The source changes (12 MiB: a multipart upload in 5 MiB parts), and the slice is landed again.
+        second = text_file(source, 1_000_000, "v2")
+        if cut == "mid-upload":
+            proxy.cut_after = 7 * MIB
+        else:
+            put_json = files.put_json
+
+            def cut_first(*args, **kwargs):
+                proxy.cut()
+                return put_json(*args, **kwargs)
+
+            monkeypatch.setattr(files, "put_json", cut_first)
+
+        with pytest.raises(UploadError) as failure:
+            files.land_http_file("tweets", url, "2020-03-28", download_dir=downloads)
+
+        # The reason names the endpoint and the object being written (the file, or the manifest).
+        assert proxy.endpoint in str(failure.value)
+        assert (key if cut == "mid-upload" else manifest_key) in str(failure.value)
+
+        stored = landing_s3.get_object(Bucket="landing", Key=key)["Body"].read()
+        assert sha256(stored) == sha256(first if cut == "mid-upload" else second)
+        # A manifest, if there is one, must describe the file next to it (the fix: there is none).
+        listed = [item["Key"] for item in landing_s3.list_objects_v2(Bucket="landing")["Contents"]]
+        if manifest_key in listed:
+            left = json.loads(landing_s3.get_object(Bucket="landing", Key=manifest_key)["Body"].read())
+            assert (left["sha256"], left["bytes"]) == (sha256(stored), len(stored))
+        assert listed == [key]
+
+        monkeypatch.setattr(files, "put_json", s3.put_json)
+        proxy.restore()
+        manifest = files.land_http_file("tweets", url, "2020-03-28", download_dir=downloads)
+
+    assert sha256(landing_s3.get_object(Bucket="landing", Key=key)["Body"].read()) == sha256(second)
+    stored_manifest = json.loads(landing_s3.get_object(Bucket="landing", Key=manifest_key)["Body"].read())
+    assert stored_manifest == manifest
+    assert (manifest["sha256"], manifest["lines"], manifest["bytes"]) == (sha256(second), 1_000_000, len(second))
     assert pending_uploads(landing_s3) == []
