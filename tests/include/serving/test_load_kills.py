@@ -24,6 +24,13 @@ TiDB (MariaDB stands in; ``<table>`` is a view of ``<table>__rows`` joined with 
 - at the kill and after it: the same; the killed load's rows stay in the rows table, invisible;
 - the retry: stages under a newer load id, flips the load-log row to it (from then on readers see the new slice),
   then deletes every older version of slice A, the killed load's rows included.
+
+TiDB, killed after the flip, before the load deleted the version it replaced:
+
+- from the flip on: the new slice A (the flip's one-row transaction committed); the old version's rows are still
+  in the rows table, invisible;
+- the retry finds snapshot 2 served and skips the load, but deletes the older versions of the slice (before the
+  fix it skipped and kept them, doubling the slice's stored rows until its next snapshot).
 """
 
 from __future__ import annotations
