@@ -13,7 +13,9 @@ Design. ``gold.<table>`` is a table partitioned by LIST on ``ds``, one partition
 The rows are written once (COPY into a TEMP table followed by DELETE + INSERT ... SELECT writes them twice and
 measured 0.6x the throughput of ``psql \\copy``), the old slice is dropped rather than deleted row by row (no
 bloat, no vacuum), and readers see the old slice until COMMIT; any failure rolls the whole transaction back,
-staging table included. The parent's ACCESS EXCLUSIVE lock is held only for the swap, after the COPY.
+staging table included. The parent's ACCESS EXCLUSIVE lock is held only for the swap, after the COPY; a worker
+that dies in the middle loses its transaction with its connection, and one that freezes with the connection open
+is ended by the server once its transaction idles ``idle_timeout_s`` (so readers wait at most that long).
 Partition pruning on ``ds`` replaces an index on ``ds``.
 
 Point columns. A table can get PostGIS ``geometry(Point, srid)`` columns (``point_columns``), generated and
@@ -48,6 +50,8 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 _CSV = pacsv.WriteOptions(include_header=False)
 # PostgreSQL truncates longer identifiers; an index name is refused rather than silently cut.
 _MAX_IDENTIFIER = 63
+# PostgresTarget's idle_timeout_s: how long readers can wait behind the swap of a frozen worker, at most.
+IDLE_TIMEOUT_S = 30.0
 # SQLSTATEs of CREATE EXTENSION when the extension's files are missing (0A000 in current releases, 58P01 in older).
 _NOT_INSTALLED = frozenset({"0A000", "58P01"})
 _NOT_PERMITTED = "42501"
@@ -331,12 +335,25 @@ class PostgresTarget(Target):
         slice_schema: where the partitions live (``gold_slices``).
         point_columns: PostGIS point columns generated from the slice's coordinate columns, each with a GiST
             index (see ``include.serving.table_specs``); the PostGIS extension is created when missing.
+        idle_timeout_s: the server ends the load's session when the load's transaction sits idle this long
+            (``idle_in_transaction_session_timeout``): a worker frozen or cut off in the swap, its connection still
+            open, would otherwise hold the parent's lock, and block every reader, until TCP gives up (hours). The
+            load never idles that long (a COPY waiting for its source is not idle).
     """
 
     name_pattern = _NAME
 
-    def __init__(self, conn: Any, *, target_schema=TARGET_SCHEMA, slice_schema=SLICE_SCHEMA, point_columns=()) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        *,
+        target_schema=TARGET_SCHEMA,
+        slice_schema=SLICE_SCHEMA,
+        point_columns=(),
+        idle_timeout_s: float = IDLE_TIMEOUT_S,
+    ) -> None:
         self.conn = conn
+        self.idle_timeout_ms = max(1, int(idle_timeout_s * 1000))
         self.target_schema: str = target_schema
         self.slice_schema: str = slice_schema
         self.points: tuple[PointColumn, ...] = tuple(point_columns)
@@ -377,6 +394,7 @@ class PostgresTarget(Target):
         with self.conn.cursor() as cur:
             # The CSV carries timestamps as naive UTC (see utc_naive): read them in UTC, for this transaction only.
             cur.execute("SET LOCAL TIME ZONE 'UTC'")
+            cur.execute("SET LOCAL idle_in_transaction_session_timeout = %s", (self.idle_timeout_ms,))
             _stage(cur, staging, self._columns, ds, self._loaded_at)
             rows = _copy(cur, staging, schema, batches)
             _index_like_parent(cur, f"{ident(self.target_schema)}.{ident(table)}", staging)

@@ -4,7 +4,8 @@
 prints the server's id of its connection (PostgreSQL backend pid, MySQL thread id), then loads the Parquet file as
 the slice. With ``--hold-after`` the source stalls for good once it has handed over N rows, as a slow read of the
 lake does, so the load stays where it is (in the COPY, between two TiDB chunks) until the test kills the process;
-with ``--hold-before-cleanup`` a TiDB load stalls once it has flipped the slice, before deleting the old version.
+with ``--hold-before-cleanup`` a TiDB load stalls once it has flipped the slice, before deleting the old version,
+and with ``--freeze-in-swap`` a PostgreSQL load stalls in its swap, holding the lock on the parent.
 """
 
 from __future__ import annotations
@@ -44,6 +45,19 @@ def stall_before_cleanup() -> None:
     tidb._delete_rows = stalled
 
 
+def freeze_in_swap() -> None:
+    """Make the PostgreSQL load stall for good inside its swap, the parent locked, before the load-log and COMMIT.
+
+    What a frozen or cut-off worker looks like to the server: the connection stays open, idle in the transaction.
+    """
+    from include.serving import postgres
+
+    def frozen(*args, **kwargs):
+        threading.Event().wait()
+
+    postgres._record = frozen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("target", choices=("postgres", "tidb"))
@@ -54,9 +68,13 @@ def main() -> None:
     parser.add_argument("parquet")
     parser.add_argument("--hold-after", type=int)
     parser.add_argument("--hold-before-cleanup", action="store_true", help="TiDB: stall after the flip")
+    parser.add_argument("--freeze-in-swap", action="store_true", help="PostgreSQL: stall holding the swap's lock")
+    parser.add_argument("--options", type=json.loads, default={}, help="the loader's options, as JSON")
     args = parser.parse_args()
     if args.hold_before_cleanup:
         stall_before_cleanup()
+    if args.freeze_in_swap:
+        freeze_in_swap()
     schema = pq.read_schema(args.parquet)
     batches = source(args.parquet, args.hold_after)
     slice_args = (args.table, args.ds, schema, args.snapshot_id, batches)
@@ -67,7 +85,7 @@ def main() -> None:
 
         conn = psycopg2.connect(**args.connection, options="-c TimeZone=UTC")
         print(conn.get_backend_pid(), flush=True)
-        load_slice_postgres(conn, *slice_args)
+        load_slice_postgres(conn, *slice_args, **args.options)
     else:
         import pymysql
 
@@ -75,7 +93,7 @@ def main() -> None:
 
         conn = pymysql.connect(**args.connection, autocommit=True, local_infile=True, **SESSION_DEFAULTS)
         print(conn.thread_id(), flush=True)
-        load_slice_tidb(conn, *slice_args, database=args.connection["database"], key_columns=["id"])
+        load_slice_tidb(conn, *slice_args, database=args.connection["database"], key_columns=["id"], **args.options)
     conn.close()
 
 

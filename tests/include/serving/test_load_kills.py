@@ -17,6 +17,12 @@ PostgreSQL (``gold.<table>``, a partition per slice; the load's one transaction:
 - after it, until the retry: the same; nothing of the killed load remains (no relation, no load-log row);
 - the retry: a load like any other; readers see the old slice until its COMMIT, the new one from then on.
 
+PostgreSQL, the worker frozen (not killed: its connection stays open) in the swap, holding the parent's lock:
+
+- a reader's query on ``gold.<table>`` waits for the lock; the server ends the frozen session once its transaction
+  has idled ``idle_timeout_s`` (2 s in the test, 30 s by default), rolling it back; the waiting query then returns
+  the old slice. Before the fix the reader waited until TCP gave the connection up (hours).
+
 TiDB (MariaDB stands in; ``<table>`` is a view of ``<table>__rows`` joined with the load-log's served ``load_id``):
 
 - between chunks: the old slice A; the committed chunks are rows of the rows table under a load id the load-log
@@ -240,6 +246,16 @@ def serve_slices(db: Database, sources: SimpleNamespace) -> None:
     db.load(DS_B, 1, sources.slice_b)
 
 
+@contextlib.contextmanager
+def served_database(target: type[Database], sources: SimpleNamespace):
+    """A fresh database serving slice A (snapshot 1) and slice B; yields it and a connection to it."""
+    with scratch_database("postgres" if target is Postgres else "mysql", "kill_test") as name:
+        db = target(name)
+        serve_slices(db, sources)
+        with contextlib.closing(db.connect()) as conn:
+            yield db, conn
+
+
 def clean_run(target: type[Database], sources: SimpleNamespace) -> dict:
     """The tables after the same loads, none killed, into a fresh database."""
     with scratch_database("postgres" if target is Postgres else "mysql", "clean_run") as name:
@@ -277,25 +293,22 @@ def without_stored(state: dict) -> dict:
 def test_kill_9_mid_load_serves_the_previous_slice_and_the_retry_equals_a_clean_run(kind, tmp_path):
     target, new_rows, hold_after = KINDS[kind]
     sources = write_sources(tmp_path, new_rows)
-    with scratch_database("postgres" if kind == "postgres" else "mysql", "kill_test") as name:
-        db = target(name)
-        serve_slices(db, sources)
-        with contextlib.closing(db.connect()) as conn:
-            before = db.snapshot(conn)
-            reader = Reader(db)
-            # The phase under test: rows of the new slice are in the database (in the COPY, or committed chunks).
-            with killed_load(
-                db, conn, sources, lambda sid: db.in_flight(conn, sid) >= hold_after, f"--hold-after={hold_after}"
-            ) as server_id:
-                reader.start()
-                during = db.snapshot(conn)
-            after = db.snapshot(conn)
-            seen = reader.finish()
-            leftovers = db.in_flight(conn, server_id)
+    with served_database(target, sources) as (db, conn):
+        before = db.snapshot(conn)
+        reader = Reader(db)
+        # The phase under test: rows of the new slice are in the database (in the COPY, or committed chunks).
+        with killed_load(
+            db, conn, sources, lambda sid: db.in_flight(conn, sid) >= hold_after, f"--hold-after={hold_after}"
+        ) as server_id:
+            reader.start()
+            during = db.snapshot(conn)
+        after = db.snapshot(conn)
+        seen = reader.finish()
+        leftovers = db.in_flight(conn, server_id)
 
-            db.load(DS_A, 2, sources.new_a)
-            retried = db.snapshot(conn)
-            assert db.in_flight(conn, server_id) == 0
+        db.load(DS_A, 2, sources.new_a)
+        retried = db.snapshot(conn)
+        assert db.in_flight(conn, server_id) == 0
 
     assert before["A"] == source_rows(sources.old_a)
     old_log = [row for row in before["log"] if row[1] == DS_A]
@@ -315,23 +328,51 @@ def test_kill_9_mid_load_serves_the_previous_slice_and_the_retry_equals_a_clean_
 
 def test_kill_9_of_a_tidb_load_after_its_flip_the_retry_removes_the_old_version(tmp_path):
     sources = write_sources(tmp_path, 15_000)
-    with scratch_database("mysql", "kill_test") as name:
-        db = TiDB(name)
-        serve_slices(db, sources)
-        with contextlib.closing(db.connect()) as conn:
+    with served_database(TiDB, sources) as (db, conn):
 
-            def flipped(_server_id: int) -> bool:
-                return (DS_A, 2) in {(row[1], row[2]) for row in db.query(conn, db.log_sql)}
+        def flipped(_server_id: int) -> bool:
+            return (DS_A, 2) in {(row[1], row[2]) for row in db.query(conn, db.log_sql)}
 
-            # Killed once slice A is flipped to the new load, before the old version's rows are deleted.
-            with killed_load(db, conn, sources, flipped, "--hold-before-cleanup") as server_id:
-                during = db.snapshot(conn)
-            after = db.snapshot(conn)
-            old_version = db.in_flight(conn, server_id)
+        # Killed once slice A is flipped to the new load, before the old version's rows are deleted.
+        with killed_load(db, conn, sources, flipped, "--hold-before-cleanup") as server_id:
+            during = db.snapshot(conn)
+        after = db.snapshot(conn)
+        old_version = db.in_flight(conn, server_id)
 
-            db.load(DS_A, 2, sources.new_a)
-            retried = db.snapshot(conn)
+        db.load(DS_A, 2, sources.new_a)
+        retried = db.snapshot(conn)
 
     assert during["A"] == after["A"] == source_rows(sources.new_a)
     assert old_version == 1_000
     assert retried == clean_run(TiDB, sources)
+
+
+def test_a_postgres_load_frozen_in_its_swap_blocks_readers_only_until_the_server_drops_it(tmp_path):
+    sources = write_sources(tmp_path, 2_000)
+    with served_database(Postgres, sources) as (db, conn):
+        before = db.snapshot(conn)
+
+        def locked(server_id: int) -> bool:
+            sql = (
+                "SELECT count(*) FROM pg_locks WHERE pid = %s AND mode = 'AccessExclusiveLock' AND granted"
+                " AND relation = 'gold.{table}'::regclass"
+            )
+            return bool(db.query(conn, sql, (server_id,))[0][0])
+
+        options = f"--options={json.dumps({'idle_timeout_s': 2})}"
+        # The worker freezes (it is not killed: its connection stays open) holding the lock of the swap.
+        with killed_load(db, conn, sources, locked, "--freeze-in-swap", options) as server_id:
+            started = time.monotonic()
+            seen = db.served(conn, DS_A)
+            waited = time.monotonic() - started
+            # The server ended the frozen load's session; the process itself is still there until killed.
+            wait_until(lambda: db.alive(conn, server_id), lambda alive: not alive)
+        after = db.snapshot(conn)
+
+        db.load(DS_A, 2, sources.new_a)
+        retried = db.snapshot(conn)
+
+    assert seen == before["A"] == source_rows(sources.old_a)
+    assert waited < 8, f"a reader waited {waited:.1f}s for the frozen swap"
+    assert after == before
+    assert retried == clean_run(Postgres, sources)
