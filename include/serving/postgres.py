@@ -15,7 +15,9 @@ measured 0.6x the throughput of ``psql \\copy``), the old slice is dropped rathe
 bloat, no vacuum), and readers see the old slice until COMMIT; any failure rolls the whole transaction back,
 staging table included. The parent's ACCESS EXCLUSIVE lock is held only for the swap, after the COPY; a worker
 that dies in the middle loses its transaction with its connection, and one that freezes with the connection open
-is ended by the server once its transaction idles ``idle_timeout_s`` (so readers wait at most that long).
+is ended by the server once its transaction idles ``idle_timeout_s`` (so readers wait at most that long). The
+swap asks for that lock ``lock_timeout_s`` at a time (readers queue behind a lock request), again after a pause
+while longer queries hold the table.
 Partition pruning on ``ds`` replaces an index on ``ds``.
 
 Point columns. A table can get PostGIS ``geometry(Point, srid)`` columns (``point_columns``), generated and
@@ -31,6 +33,7 @@ import datetime as dt
 import logging
 import re
 import secrets
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -52,6 +55,9 @@ _CSV = pacsv.WriteOptions(include_header=False)
 _MAX_IDENTIFIER = 63
 # PostgresTarget's idle_timeout_s: how long readers can wait behind the swap of a frozen worker, at most.
 IDLE_TIMEOUT_S = 30.0
+# PostgresTarget's lock_timeout_s and lock_wait_s: each request of the swap's lock, and all of them together.
+LOCK_TIMEOUT_S = 1.0
+LOCK_WAIT_S = 600.0
 # SQLSTATEs of CREATE EXTENSION when the extension's files are missing (0A000 in current releases, 58P01 in older).
 _NOT_INSTALLED = frozenset({"0A000", "58P01"})
 _NOT_PERMITTED = "42501"
@@ -285,12 +291,54 @@ def _copy(cur: Any, staging: str, schema: pa.Schema, batches: Iterable[pa.Record
     return stream.rows
 
 
-def _swap(cur: Any, target: str, table: str, slice_schema: str, staging_name: str, ds: dt.date) -> None:
+def _lock(cur: Any, parent: str, timeout_s: float, wait_s: float, max_pause_s: float = 5.0) -> None:
+    """ACCESS EXCLUSIVE on ``parent``, asked for ``timeout_s`` at a time, with backoff between, for ``wait_s`` in all.
+
+    A lock request waits behind the queries running on the table (a long dashboard query), and every query that
+    comes after it queues behind the request. Asked for briefly and given up (to a savepoint) in between, it lets
+    readers through meanwhile: none waits longer than ``timeout_s`` for it.
+
+    Raises:
+        psycopg2.errors.LockNotAvailable: the lock was not had within ``wait_s``.
+    """
+    import psycopg2.errors
+
+    deadline = time.monotonic() + wait_s
+    pause = 0.1
+    while True:
+        cur.execute("SAVEPOINT lakehouse_lock")
+        cur.execute("SET LOCAL lock_timeout = %s", (max(1, int(timeout_s * 1000)),))
+        try:
+            cur.execute(f"LOCK TABLE {parent} IN ACCESS EXCLUSIVE MODE")
+        except psycopg2.errors.LockNotAvailable:
+            cur.execute("ROLLBACK TO SAVEPOINT lakehouse_lock")
+            if time.monotonic() + pause > deadline:
+                raise
+            log.info("%s is busy: asking for its lock again in %.1fs", parent, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, max_pause_s)
+            continue
+        cur.execute("SET LOCAL lock_timeout TO DEFAULT")
+        cur.execute("RELEASE SAVEPOINT lakehouse_lock")
+        return
+
+
+def _swap(
+    cur: Any,
+    target: str,
+    table: str,
+    slice_schema: str,
+    staging_name: str,
+    ds: dt.date,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
+    lock_wait_s: float = LOCK_WAIT_S,
+    max_pause_s: float = 5.0,
+) -> None:
     parent = f"{ident(target)}.{ident(table)}"
     current_name = f"{table}__{ds:%Y%m%d}"
     current = f"{ident(slice_schema)}.{ident(current_name)}"
     # Taken before looking for the old partition, so two loads of one slice swap one after the other.
-    cur.execute(f"LOCK TABLE {parent} IN ACCESS EXCLUSIVE MODE")
+    _lock(cur, parent, lock_timeout_s, lock_wait_s, max_pause_s)
     cur.execute("SELECT to_regclass(%s)", (current,))
     if cur.fetchone()[0] is not None:
         cur.execute(f"ALTER TABLE {parent} DETACH PARTITION {current}")
@@ -339,6 +387,9 @@ class PostgresTarget(Target):
             (``idle_in_transaction_session_timeout``): a worker frozen or cut off in the swap, its connection still
             open, would otherwise hold the parent's lock, and block every reader, until TCP gives up (hours). The
             load never idles that long (a COPY waiting for its source is not idle).
+        lock_timeout_s: how long the swap's request of the parent's lock may make readers queue behind it; it is
+            asked for again, with backoff, while queries hold the table (see ``_lock``).
+        lock_wait_s: how long the swap tries for its lock before the load fails.
     """
 
     name_pattern = _NAME
@@ -351,9 +402,13 @@ class PostgresTarget(Target):
         slice_schema=SLICE_SCHEMA,
         point_columns=(),
         idle_timeout_s: float = IDLE_TIMEOUT_S,
+        lock_timeout_s: float = LOCK_TIMEOUT_S,
+        lock_wait_s: float = LOCK_WAIT_S,
     ) -> None:
         self.conn = conn
         self.idle_timeout_ms = max(1, int(idle_timeout_s * 1000))
+        # The pauses between lock requests idle the transaction: well below the idle timeout.
+        self.lock = (lock_timeout_s, lock_wait_s, min(5.0, idle_timeout_s / 4))
         self.target_schema: str = target_schema
         self.slice_schema: str = slice_schema
         self.points: tuple[PointColumn, ...] = tuple(point_columns)
@@ -402,7 +457,7 @@ class PostgresTarget(Target):
 
     def swap(self, result: LoadResult) -> None:
         with self.conn.cursor() as cur:
-            _swap(cur, self.target_schema, result.table, self.slice_schema, self._staging_name, result.ds)
+            _swap(cur, self.target_schema, result.table, self.slice_schema, self._staging_name, result.ds, *self.lock)
             _record(cur, self.target_schema, result, self._loaded_at)
         self.conn.commit()
 

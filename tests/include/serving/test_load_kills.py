@@ -23,6 +23,13 @@ PostgreSQL, the worker frozen (not killed: its connection stays open) in the swa
   has idled ``idle_timeout_s`` (2 s in the test, 30 s by default), rolling it back; the waiting query then returns
   the old slice. Before the fix the reader waited until TCP gave the connection up (hours).
 
+PostgreSQL, the swap waiting for its lock behind a long query (a dashboard's transaction reading the table):
+
+- the load's lock request waits, and every query after it would queue behind it: a reader waits at most
+  ``lock_timeout_s`` (0.5 s in the test, 1 s by default), as the swap gives the request up and asks again after a
+  pause, and it reads the old slice; once the long query ends the swap goes through. Before the fix the reader
+  waited for the long query to end.
+
 TiDB (MariaDB stands in; ``<table>`` is a view of ``<table>__rows`` joined with the load-log's served ``load_id``):
 
 - between chunks: the old slice A; the committed chunks are rows of the rows table under a load id the load-log
@@ -375,4 +382,35 @@ def test_a_postgres_load_frozen_in_its_swap_blocks_readers_only_until_the_server
     assert seen == before["A"] == source_rows(sources.old_a)
     assert waited < 8, f"a reader waited {waited:.1f}s for the frozen swap"
     assert after == before
+    assert retried == clean_run(Postgres, sources)
+
+
+def test_a_postgres_swap_waiting_behind_a_long_query_lets_other_readers_through(tmp_path):
+    sources = write_sources(tmp_path, 2_000)
+    with served_database(Postgres, sources) as (db, conn), contextlib.closing(db.connect()) as dashboard:
+        before = db.snapshot(conn)
+        # A long dashboard query: its transaction holds ACCESS SHARE on the parent until it ends.
+        dashboard.autocommit = False
+        db.served(dashboard, DS_B)
+        proc, server_id = db.start(DS_A, 2, sources.new_a, f"--options={json.dumps({'lock_timeout_s': 0.5})}")
+        try:
+
+            def waiting_for_the_lock() -> bool:
+                sql = "SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted"
+                return bool(db.query(conn, sql, (server_id,))[0][0])
+
+            wait_until(waiting_for_the_lock, bool, proc)
+            started = time.monotonic()
+            seen = db.served(conn, DS_A)
+            waited = time.monotonic() - started
+            dashboard.rollback()
+            assert proc.wait(timeout=WAIT_S) == 0
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+        retried = db.snapshot(conn)
+
+    assert seen == before["A"]
+    assert waited < 3, f"a reader waited {waited:.1f}s behind the swap's lock request"
     assert retried == clean_run(Postgres, sources)
