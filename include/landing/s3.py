@@ -103,14 +103,22 @@ def abort_pending_uploads(client: Any, bucket: str, key: str) -> int:
     Returns:
         How many were aborted.
     """
+    from botocore.exceptions import ClientError
+
     aborted = 0
-    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key):
-        for upload in page.get("Uploads", []):
-            if upload["Key"] != key:
-                continue
-            logger.warning("aborting the unfinished multipart upload %s of s3://%s/%s", upload["UploadId"], bucket, key)
-            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
-            aborted += 1
+    pages = client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key)
+    try:
+        uploads = [upload for page in pages for upload in page.get("Uploads", []) if upload["Key"] == key]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "AccessDenied":
+            raise
+        # Credentials without s3:ListBucketMultipartUploads: the upload itself does not need it.
+        logger.warning("may not list the multipart uploads of s3://%s/%s: none aborted", bucket, key)
+        return 0
+    for upload in uploads:
+        logger.warning("aborting the unfinished multipart upload %s of s3://%s/%s", upload["UploadId"], bucket, key)
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+        aborted += 1
     return aborted
 
 

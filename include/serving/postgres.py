@@ -299,7 +299,7 @@ def _lock(cur: Any, parent: str, timeout_s: float, wait_s: float, max_pause_s: f
     readers through meanwhile: none waits longer than ``timeout_s`` for it.
 
     Raises:
-        psycopg2.errors.LockNotAvailable: the lock was not had within ``wait_s``.
+        RuntimeError: the lock was not had within ``wait_s`` (the load fails, the old slice stays served).
     """
     import psycopg2.errors
 
@@ -310,10 +310,12 @@ def _lock(cur: Any, parent: str, timeout_s: float, wait_s: float, max_pause_s: f
         cur.execute("SET LOCAL lock_timeout = %s", (max(1, int(timeout_s * 1000)),))
         try:
             cur.execute(f"LOCK TABLE {parent} IN ACCESS EXCLUSIVE MODE")
-        except psycopg2.errors.LockNotAvailable:
+        except psycopg2.errors.LockNotAvailable as error:
             cur.execute("ROLLBACK TO SAVEPOINT lakehouse_lock")
             if time.monotonic() + pause > deadline:
-                raise
+                raise RuntimeError(
+                    f"{parent}: no lock for the swap within {wait_s:.0f}s, queries keep it busy"
+                ) from error
             log.info("%s is busy: asking for its lock again in %.1fs", parent, pause)
             time.sleep(pause)
             pause = min(pause * 2, max_pause_s)

@@ -36,6 +36,7 @@ import os
 import socket
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -256,3 +257,15 @@ def test_landing_again_with_the_endpoint_cut_never_leaves_a_manifest_of_another_
     assert stored_manifest == manifest
     assert (manifest["sha256"], manifest["lines"], manifest["bytes"]) == (sha256(second), 1_000_000, len(second))
     assert pending_uploads(landing_s3) == []
+
+
+def test_credentials_that_may_not_list_uploads_still_upload():
+    from botocore.exceptions import ClientError
+
+    def denied(**_):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "ListMultipartUploads")
+        yield  # pragma: no cover
+
+    client = SimpleNamespace(get_paginator=lambda name: SimpleNamespace(paginate=denied))
+
+    assert s3.abort_pending_uploads(client, "landing", KEY) == 0

@@ -385,13 +385,20 @@ def test_a_postgres_load_frozen_in_its_swap_blocks_readers_only_until_the_server
     assert retried == clean_run(Postgres, sources)
 
 
-def test_a_postgres_swap_waiting_behind_a_long_query_lets_other_readers_through(tmp_path):
-    sources = write_sources(tmp_path, 2_000)
-    with served_database(Postgres, sources) as (db, conn), contextlib.closing(db.connect()) as dashboard:
-        before = db.snapshot(conn)
-        # A long dashboard query: its transaction holds ACCESS SHARE on the parent until it ends.
+@contextlib.contextmanager
+def long_query(db: Database):
+    """A long dashboard query: its transaction holds ACCESS SHARE on the parent until it is rolled back."""
+    with contextlib.closing(db.connect()) as dashboard:
         dashboard.autocommit = False
         db.served(dashboard, DS_B)
+        yield dashboard
+        dashboard.rollback()
+
+
+def test_a_postgres_swap_waiting_behind_a_long_query_lets_other_readers_through(tmp_path):
+    sources = write_sources(tmp_path, 2_000)
+    with served_database(Postgres, sources) as (db, conn), long_query(db) as dashboard:
+        before = db.snapshot(conn)
         proc, server_id = db.start(DS_A, 2, sources.new_a, f"--options={json.dumps({'lock_timeout_s': 0.5})}")
         try:
 
@@ -414,3 +421,21 @@ def test_a_postgres_swap_waiting_behind_a_long_query_lets_other_readers_through(
     assert seen == before["A"]
     assert waited < 3, f"a reader waited {waited:.1f}s behind the swap's lock request"
     assert retried == clean_run(Postgres, sources)
+
+
+def test_a_postgres_swap_that_never_gets_its_lock_fails_and_keeps_the_old_slice(tmp_path):
+    from include.serving.postgres import load_slice_postgres
+
+    sources = write_sources(tmp_path, 2_000)
+    with served_database(Postgres, sources) as (db, conn), long_query(db) as dashboard:
+        before = db.snapshot(conn)
+        loader = db.connect()
+        loader.autocommit = False
+        new = pq.read_table(sources.new_a)
+
+        with pytest.raises(RuntimeError, match=f"{TABLE}.*no lock for the swap within 1s"):
+            load_slice_postgres(loader, TABLE, DS_A, new.schema, 2, new.to_batches(), lock_timeout_s=0.2, lock_wait_s=1)
+
+        loader.close()
+        dashboard.rollback()
+        assert db.snapshot(conn) == before
