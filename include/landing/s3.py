@@ -86,8 +86,8 @@ def upload_file(
         # Only a completed upload replaces the object, so the key holds its previous version (or nothing), unless the
         # completion itself got through before the failure: then it holds the whole file, never a part of it.
         raise UploadError(
-            f"upload of {source} ({size} bytes) to {target} failed; the key holds no part of it, and a retry"
-            f" uploads it again (aborting the parts left behind): {error}"
+            f"upload of {source} ({size} bytes) to {target} failed; the key holds its previous version (or the whole"
+            f" file, never a part of it), and a retry uploads it again, aborting the parts left behind: {error}"
         ) from error
     if stored != size:
         raise UploadError(f"s3://{bucket}/{key} holds {stored} bytes, local file {source} has {size}")
