@@ -6,9 +6,12 @@ A domain declares its bronze ``Layer`` (raw table, targets, a pure parse that la
 history of earlier slices) already holds, never a repeat of a rejected one. The engine keeps the first valid record
 of each key with one aggregation (``min_by`` over the order), not a window over the slice, and persists nothing.
 
-``publish_parts`` then checks raw = headers + valid + rejects, writes the rejects (always, for inspection), refuses
-the slice when the reject ratio passes the run's threshold, writes the accepted records, takes accepted and
-duplicate counts from what was written, and upserts the run summary into ``gold.pipeline_runs`` last.
+``publish_parts`` then checks raw = headers + valid + rejects, and publishes by write-audit-publish
+(lakehouse_jobs.wap, whose docstring says what a reader sees at every moment): rejects and accepted records go to the
+run's branch ``wap_<domain>_bronze_<ds>``, the branch is audited (reconciliation with the accepted and duplicate
+counts taken from what was written, rows written = rows classified, the bronze key unique in the slice), ``main`` is
+fast-forwarded (only the rejects when the reject ratio refuses the slice, nothing when the audit fails), and the run
+summary is upserted into ``gold.pipeline_runs`` last, saying ``published``, ``rejected`` or ``failed_audit``.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakehouse_jobs import ops
+from lakehouse_jobs import ops, wap
 from lakehouse_jobs.iceberg import qualified, read_slice, replace_slice
 
 log = logging.getLogger(__name__)
 
 HEADER, RECORD, DUPLICATE, REJECT = "header", "record", "duplicate", "reject"
+FAILED_AUDIT = "failed_audit"
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,11 @@ class Layer:
     unit: str = "records"
     history: Callable[..., DataFrame | None] | None = None
 
+    def bronze_key(self) -> tuple[str, ...]:
+        """The key as bronze columns: ``_t_<c>`` (a typed column of the parse) is ``c``; empty when not in bronze."""
+        names = tuple(k.removeprefix("_t_") for k in self.key)
+        return names if set(names) <= set(self.bronze.schema.fieldNames()) else ()
+
     def classify(self, raw: DataFrame, history: DataFrame | None = None) -> DataFrame:
         """Every raw row with its ``kind`` (header, record, duplicate, reject): the engine's decision, row by row."""
         return label(self.parse(raw), self.key, self.order, history)
@@ -196,6 +205,7 @@ def run_layer(spark, layer: Layer, ds: str, *, max_reject_ratio: float) -> Recon
         rejects=layer.rejects,
         max_reject_ratio=max_reject_ratio,
         unit=layer.unit,
+        key=layer.bronze_key(),
     )
 
 
@@ -209,6 +219,7 @@ class Part:
     rejected: DataFrame
     bronze: Target
     name: str = ""
+    key: tuple[str, ...] = ()  # the bronze columns that identify a row, audited unique in the slice
 
 
 def publish_slice(
@@ -223,9 +234,10 @@ def publish_slice(
     rejects: Target,
     max_reject_ratio: float,
     unit: str = "records",
+    key: Sequence[str] = (),
 ) -> Reconciliation:
-    """``publish_parts`` for a domain of one bronze table; see there."""
-    part = Part(classified, raw_count, accepted, rejected, bronze)
+    """``publish_parts`` for a domain of one bronze table (``key``: its bronze key); see there."""
+    part = Part(classified, raw_count, accepted, rejected, bronze, key=tuple(key))
     (recon,) = publish_parts(
         [part], domain=domain, ds=ds, rejects=rejects, max_reject_ratio=max_reject_ratio, unit=unit
     )
@@ -248,7 +260,13 @@ def _valid_counts(part: Part) -> tuple[int, int, int]:
 def publish_parts(
     parts: Sequence[Part], *, domain: str, ds: str, rejects: Target, max_reject_ratio: float, unit: str = "records"
 ) -> list[Reconciliation]:
-    """Account for the slice's raw records, then write rejects, accepted records (unless refused) and run summary.
+    """Account for the slice's raw records, write its tables to the run's branch, audit it, publish, sum it up.
+
+    Write-audit-publish (lakehouse_jobs.wap): the rejects and each part's accepted records are written to the
+    branch ``wap_<domain>_bronze_<ds>`` of their tables; the branch is audited (raw = headers + accepted +
+    duplicates + rejects, the rows written = the rows classified, each part's key unique in its slice); then
+    ``main`` is fast-forwarded (the rejects only when the reject ratio refuses the slice) and the run summary is
+    upserted into ``gold.pipeline_runs`` last, with the status ``published``, ``rejected`` or ``failed_audit``.
 
     Args:
         parts: the slice's tables (one for most domains); ``classified`` holds one row per raw record with its
@@ -260,51 +278,75 @@ def publish_parts(
         unit: what a record is, for the messages.
 
     Raises:
-        AssertionError: a record is unaccounted for (before anything is written), or the tables do not hold what
-            was classified.
-        RejectRatioExceeded: too many rejects; the rejects and the run summary (``rejected``) are written,
-            bronze is not.
+        AssertionError: a record is unaccounted for in the classification (before anything is written).
+        AuditFailed: the branch does not hold what was classified; ``main`` is unchanged, the branch kept.
+        RejectRatioExceeded: too many rejects; the rejects and the run summary (``rejected``) are published,
+            bronze is not (its branch is kept for inspection).
     """
     spark = parts[0].classified.sparkSession
     counted = [_valid_counts(p) for p in parts]
+    branch = wap.branch_name(domain, "bronze", ds)
     all_rejects = parts[0].rejected
     for part in parts[1:]:
         all_rejects = all_rejects.unionByName(part.rejected)
-    replace_slice(all_rejects, rejects.table, rejects.schema, ds)
-    written_rejects = read_slice(spark, rejects.table, ds).count()
-    if written_rejects != sum(c[2] for c in counted):
-        raise AssertionError(f"{rejects.table} ds={ds}: wrote {written_rejects} rows, classified {counted}")
-    ratios = [Reconciliation(p.raw_count, 0, 0, r, h).reject_ratio for p, (h, _, r) in zip(parts, counted, strict=True)]
-    worst = ratios.index(max(ratios))
-    refused = ratios[worst] > max_reject_ratio
-    written = [p.accepted.count() for p in parts] if refused else [_write(p, ds) for p in parts]
-    recons = [
-        Reconciliation(p.raw_count, n, valid - n, r, h, p.name)
-        for p, n, (h, valid, r) in zip(parts, written, counted, strict=True)
-    ]
+    wap.start_branch(spark, rejects.table, rejects.schema, branch)
+    replace_slice(all_rejects, rejects.table, rejects.schema, ds, branch=branch)
+    for part in parts:
+        wap.start_branch(spark, part.bronze.table, part.bronze.schema, branch)
+        replace_slice(part.accepted, part.bronze.table, part.bronze.schema, ds, branch=branch)
+    recons, problems = _audit(parts, counted, rejects, ds, branch)
+    totals = {
+        "raw": sum(r.records for r in recons),
+        "accepted": sum(r.accepted for r in recons),
+        "duplicates": sum(r.duplicates for r in recons),
+        "rejects": sum(r.rejects for r in recons),
+    }
     for recon in recons:
         log.info("%s ds=%s reconciliation: %s (reject ratio %.4f)", domain, ds, recon, recon.reject_ratio)
-        recon.check()
-    ops.publish_run(
-        spark,
-        domain,
-        ds,
-        raw=sum(r.records for r in recons),
-        accepted=sum(r.accepted for r in recons),
-        duplicates=sum(r.duplicates for r in recons),
-        rejects=sum(r.rejects for r in recons),
-        status="rejected" if refused else "published",
-    )
-    if refused:
-        bad = recons[worst]
-        raise RejectRatioExceeded(
-            f"{bad.rejects} of {bad.records} {bad.table + ' ' if bad.table else ''}{unit} rejected "
-            f"({bad.reject_ratio:.2%}) > max_reject_ratio {max_reject_ratio:.2%}; see {rejects.table} ds={ds}"
+    if problems:
+        ops.publish_run(spark, domain, ds, **totals, status=FAILED_AUDIT)
+        tables = ", ".join([rejects.table, *(p.bronze.table for p in parts)])
+        raise wap.AuditFailed(
+            f"{domain} bronze ds={ds}: audit of branch {branch} failed, main left as it was ({tables}): "
+            + "; ".join(problems)
         )
+    worst = max(recons, key=lambda r: r.reject_ratio)
+    if worst.reject_ratio > max_reject_ratio:
+        wap.publish(spark, [rejects.table], branch, ds)
+        ops.publish_run(spark, domain, ds, **totals, status="rejected")
+        raise RejectRatioExceeded(
+            f"{worst.rejects} of {worst.records} {worst.table + ' ' if worst.table else ''}{unit} rejected "
+            f"({worst.reject_ratio:.2%}) > max_reject_ratio {max_reject_ratio:.2%}; see {rejects.table} ds={ds} "
+            f"(the refused bronze slice is on branch {branch})"
+        )
+    wap.publish(spark, [*(p.bronze.table for p in parts), rejects.table], branch, ds)
+    ops.publish_run(spark, domain, ds, **totals, status="published")
     return recons
 
 
-def _write(part: Part, ds: str) -> int:
-    """Replace the part's bronze slice; returns the rows the table now holds for it."""
-    replace_slice(part.accepted, part.bronze.table, part.bronze.schema, ds)
-    return read_slice(part.classified.sparkSession, part.bronze.table, ds).count()
+def _audit(parts, counted, rejects: Target, ds: str, branch: str) -> tuple[list[Reconciliation], list[str]]:
+    """Reconcile each part against what its branch holds; returns the reconciliations and the problems found."""
+    spark = parts[0].classified.sparkSession
+    problems = []
+    written_rejects = read_slice(spark, rejects.table, ds, branch=branch).count()
+    if written_rejects != sum(c[2] for c in counted):
+        problems.append(f"{rejects.table} holds {written_rejects} rows, {sum(c[2] for c in counted)} were refused")
+    recons = []
+    for part, (headers, valid, refused) in zip(parts, counted, strict=True):
+        written = read_slice(spark, part.bronze.table, ds, branch=branch)
+        n = written.count()
+        recon = Reconciliation(part.raw_count, n, valid - n, refused, headers, part.name)
+        recons.append(recon)
+        label = part.name or part.bronze.table
+        try:
+            recon.check()
+        except AssertionError as exc:
+            problems.append(str(exc))
+        accepted = part.accepted.count()
+        if n != accepted:
+            problems.append(f"{part.bronze.table} holds {n} rows, {accepted} were accepted ({label})")
+        if part.key:
+            repeated = written.groupBy(*part.key).count().where(F.col("count") > 1).count()
+            if repeated:
+                problems.append(f"{part.bronze.table}: {repeated} keys ({', '.join(part.key)}) repeated ({label})")
+    return recons, problems

@@ -70,8 +70,11 @@ def conform(df, schema):
     return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
-def replace_slice(df, table: str, schema, ds: str) -> None:
+def replace_slice(df, table: str, schema, ds: str, *, branch: str | None = None) -> None:
     """Atomically replace the rows of partition ``ds`` with ``df`` (an empty ``df`` empties the slice).
+
+    With ``branch``, the slice is replaced on that branch of the table (write-audit-publish, lakehouse_jobs.wap),
+    which must exist; ``main`` is left as it is.
 
     A static ``overwrite`` by filter is used instead of ``overwritePartitions`` because the latter leaves a
     partition untouched when the new data has no row for it, so a re-run that now finds nothing would keep
@@ -80,8 +83,9 @@ def replace_slice(df, table: str, schema, ds: str) -> None:
     from pyspark.sql import functions as F
 
     name = ensure_table(df.sparkSession, table, schema)
-    conform(df, schema).writeTo(name).overwrite(F.col("ds") == F.lit(ds).cast("date"))
-    log.info("replaced slice ds=%s of %s", ds, name)
+    target = f"{name}.branch_{branch}" if branch else name
+    conform(df, schema).writeTo(target).overwrite(F.col("ds") == F.lit(ds).cast("date"))
+    log.info("replaced slice ds=%s of %s", ds, target)
 
 
 def merge_rows(df, table: str, schema, keys: Sequence[str], partitioned_by: Sequence[str] = ()) -> None:
@@ -98,11 +102,12 @@ def merge_rows(df, table: str, schema, keys: Sequence[str], partitioned_by: Sequ
     log.info("merged into %s on %s", name, ", ".join(keys))
 
 
-def read_slice(spark, table: str, ds: str):
-    """Return the rows of partition ``ds`` of ``table``."""
+def read_slice(spark, table: str, ds: str, *, branch: str | None = None):
+    """Return the rows of partition ``ds`` of ``table`` (of its ``branch``, by default of ``main``)."""
     from pyspark.sql import functions as F
 
-    return spark.table(qualified(table)).where(F.col("ds") == F.lit(ds).cast("date"))
+    name = qualified(table) + (f".branch_{branch}" if branch else "")
+    return spark.table(name).where(F.col("ds") == F.lit(ds).cast("date"))
 
 
 def read_text_file(spark, uri: str) -> str | None:

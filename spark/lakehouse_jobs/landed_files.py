@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from lakehouse_jobs.iceberg import ensure_table, merge_rows, qualified, read_slice, replace_slice
 from lakehouse_jobs.schemas import schema
+from lakehouse_jobs.wap import retry_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +115,18 @@ def read_processed(spark, domain: str) -> dict[str, ProcessedFile]:
 
 
 def record_processed(spark, domain: str, files: Sequence[LandedFile], rows: Mapping[str, int], ds: str) -> None:
-    """Remember that run ``ds`` of ``domain`` processed ``files`` (``rows``: each path's row or line count)."""
+    """Remember that run ``ds`` of ``domain`` processed ``files`` (``rows``: each path's row or line count).
+
+    Every domain shares the table: a commit conflict with another domain's run is retried (``wap.retry_conflicts``).
+    """
     now = dt.datetime.now(dt.timezone.utc)  # noqa: UP017 - the image runs Python 3.10
     day = dt.date.fromisoformat(ds)
     records = [(domain, f.path, f.etag, f.size, day, rows[f.path], now) for f in files]
     frame = spark.createDataFrame(records, PROCESSED_SCHEMA)
-    merge_rows(frame, PROCESSED, PROCESSED_SCHEMA, keys=("domain", "path", "etag"))
+    retry_conflicts(
+        lambda: merge_rows(frame, PROCESSED, PROCESSED_SCHEMA, keys=("domain", "path", "etag")),
+        what=f"{PROCESSED} {domain} ds={ds}",
+    )
 
 
 # Spark's file sources treat a path as a glob pattern and report a scanned file as its URL-encoded URI (a space

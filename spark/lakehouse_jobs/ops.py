@@ -11,6 +11,7 @@ from pyspark.sql import types as T
 from lakehouse_jobs.iceberg import merge_rows, read_text_file
 from lakehouse_jobs.schemas import DS, schema
 from lakehouse_jobs.session import CATALOG
+from lakehouse_jobs.wap import retry_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,10 @@ def publish_run(spark, domain: str, ds: str, *, raw: int, accepted: int, duplica
     """Upsert the run summary of one domain and ds (extraction + bronze reconciliation) into ``gold.pipeline_runs``.
 
     Served like any gold table, it feeds the "Pipeline health" dashboard: what was extracted, and how bronze
-    accounted for it. ``status`` is ``published`` or ``rejected`` (the reject-ratio gate refused the slice).
+    accounted for it. ``status`` is ``published``, ``rejected`` (the reject-ratio gate refused the slice) or
+    ``failed_audit`` (the audit of the run's branch failed: nothing was published). The bronze engine writes it last,
+    after the fast-forwards. A summary equal to the one there is not written again (a re-run changes nothing); a
+    commit conflict with another run's summary is retried (``wap.retry_conflicts``).
     """
     from pyspark.sql import functions as F
 
@@ -99,9 +103,30 @@ def publish_run(spark, domain: str, ds: str, *, raw: int, accepted: int, duplica
         rejects,
         status,
     )
+    if _current_run(spark, domain, ds) == row:
+        log.info("pipeline run %s ds=%s: %s (unchanged)", domain, ds, status)
+        return
     df = spark.createDataFrame([row], PIPELINE_RUNS_SCHEMA)
-    merge_rows(df, PIPELINE_RUNS, PIPELINE_RUNS_SCHEMA, keys=("domain", "ds"), partitioned_by=("ds",))
+    retry_conflicts(
+        lambda: merge_rows(df, PIPELINE_RUNS, PIPELINE_RUNS_SCHEMA, keys=("domain", "ds"), partitioned_by=("ds",)),
+        what=f"{PIPELINE_RUNS} {domain} ds={ds}",
+    )
     log.info("pipeline run %s ds=%s: %s", domain, ds, status)
+
+
+def _current_run(spark, domain: str, ds: str) -> tuple | None:
+    """The summary ``gold.pipeline_runs`` holds for a domain and ds, as a tuple of its columns; ``None`` if none."""
+    from pyspark.sql import functions as F
+
+    if not spark.catalog.tableExists(f"{CATALOG}.{PIPELINE_RUNS}"):
+        return None
+    found = (
+        spark.table(f"{CATALOG}.{PIPELINE_RUNS}")
+        .where((F.col("domain") == domain) & (F.col("ds") == F.lit(ds).cast("date")))
+        .select(*PIPELINE_RUNS_SCHEMA.fieldNames())
+        .collect()
+    )
+    return tuple(found[0]) if len(found) == 1 else None
 
 
 # Older slices of a gold table a run moved rows out of (a table whose `ds` is "the run that last changed the row"):

@@ -1,0 +1,135 @@
+"""Write-audit-publish on Iceberg branches: a run's tables are written to a branch, audited, then fast-forwarded.
+
+A run (say bronze of tweets for ds 2026-01-05) writes each of its tables to the branch ``wap_tweets_bronze_20260105``
+of that table (``ALTER TABLE ... CREATE OR REPLACE BRANCH`` from ``main``, then writes to ``<table>.branch_<name>``).
+Nothing a reader of ``main`` sees changes while the run writes and audits. When the audit passes, ``main`` of each
+table is fast-forwarded to its branch (``CALL lake.system.fast_forward``), one table after the other, and the
+branches are dropped; the run summary (``gold.pipeline_runs``) is written last. A failed audit leaves ``main`` as it
+was and keeps the branches, named in the error, for inspection (``SELECT ... FROM lake.<table>.branch_<name>``).
+
+What a reader of ``main`` sees, at every moment of a bronze run over tables T1..Tn (bronze parts, then rejects):
+
+1. while the run writes and audits its branches: the previous state of every table, and the previous summary;
+2. between the fast-forward of Ti and that of Ti+1 (the window: the JDBC catalog commits one table at a time, it
+   has no multi-table transaction): T1..Ti hold the new slice, Ti+1..Tn the previous one, and the summary is still
+   the previous one. A crash here leaves exactly that, and the branches of the run;
+3. after the last fast-forward, before the summary: every table new, the summary previous;
+4. after the summary: everything new, the summary saying ``published``, ``rejected`` (the reject-ratio gate
+   refused the slice: only the rejects were published) or ``failed_audit`` (nothing was published).
+
+A retry completes a half-published run: it recomputes the slice, replaces each branch (from ``main`` as it is now),
+writes and audits again, and fast-forwards only the tables whose branch slice differs from ``main``'s. A table a
+crashed run already fast-forwarded is then left as it is, the others are published, and the end state is that of a
+clean run. A re-run of a published run finds every branch slice equal to ``main`` and changes no table (the summary
+is left alone when it says the same). The retry rewrites the branch rather than fast-forwarding the one it finds:
+the audit checks counts and keys, not that the branch holds what this run would classify (the raw slice may have
+been reloaded since), so publishing a found branch could publish a stale one.
+
+A fast-forward needs ``main`` to be an ancestor of the branch: a commit to ``main`` of the same table between the
+branch's creation and its fast-forward (another run of the same domain, which the DAGs' ``max_active_runs=1`` rules
+out) makes it fail with ``Cannot fast-forward: main is not an ancestor``; the run fails naming the branch, and its
+retry starts from the new ``main``. Iceberg's cherry-pick does not help there: it refuses a static overwrite.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+
+from lakehouse_jobs.iceberg import ensure_table, qualified, read_slice
+
+log = logging.getLogger(__name__)
+
+MAIN = "main"
+
+
+class AuditFailed(RuntimeError):
+    """The audit of a run's branch found a problem: ``main`` was left as it was, the branch kept for inspection."""
+
+
+def branch_name(domain: str, layer: str, ds: str) -> str:
+    """The branch of one run: ``wap_<domain>_<layer>_<yyyymmdd>``."""
+    return f"wap_{domain}_{layer}_{ds.replace('-', '')}"
+
+
+def _refs(spark, table: str) -> dict[str, int]:
+    rows = spark.sql(f"SELECT name, snapshot_id FROM {qualified(table)}.refs").collect()
+    return {r["name"]: r["snapshot_id"] for r in rows}
+
+
+def start_branch(spark, table: str, schema, branch: str, partitioned_by: Sequence[str] = ("ds",)) -> None:
+    """Create ``table`` when missing and (re)create ``branch`` from its ``main``, dropping what an earlier try left."""
+    name = ensure_table(spark, table, schema, partitioned_by)
+    spark.sql(f"ALTER TABLE {name} CREATE OR REPLACE BRANCH {branch}")
+
+
+def has_branch(spark, table: str, branch: str) -> bool:
+    """Whether ``table`` exists and has ``branch``."""
+    return spark.catalog.tableExists(qualified(table)) and branch in _refs(spark, table)
+
+
+def fast_forward(spark, table: str, branch: str) -> None:
+    """Move ``main`` of ``table`` to ``branch`` (a no-op when it is there already)."""
+    namespace_table = qualified(table).split(".", 1)[1]
+    spark.sql(f"CALL lake.system.fast_forward('{namespace_table}', '{MAIN}', '{branch}')").collect()
+    log.info("fast-forwarded %s main to %s", table, branch)
+
+
+def drop_branch(spark, table: str, branch: str) -> None:
+    spark.sql(f"ALTER TABLE {qualified(table)} DROP BRANCH IF EXISTS {branch}")
+
+
+def same_slice(spark, table: str, branch: str, ds: str) -> bool:
+    """Whether slice ``ds`` holds the same rows (as a multiset) on ``branch`` as on ``main``."""
+    new, old = read_slice(spark, table, ds, branch=branch), read_slice(spark, table, ds)
+    return new.count() == old.count() and new.exceptAll(old).isEmpty()
+
+
+def publish(spark, tables: Sequence[str], branch: str, ds: str) -> list[str]:
+    """Fast-forward ``main`` of each table whose slice ``ds`` differs on ``branch``, then drop the branches.
+
+    Returns the tables fast-forwarded. See the module docstring for what a reader sees meanwhile.
+    """
+    changed = [t for t in tables if not same_slice(spark, t, branch, ds)]
+    for table in changed:
+        fast_forward(spark, table, branch)
+    for table in tables:
+        drop_branch(spark, table, branch)
+    log.info("published %s of %s (unchanged: %s)", branch, changed, [t for t in tables if t not in changed])
+    return changed
+
+
+# --- commit conflicts on shared tables ------------------------------------------------------------------------------
+
+# What Iceberg raises when another writer committed to the same table first and the commit cannot be re-applied
+# as is (a MERGE's conflict validation), or gave up re-applying it (commit.retry.num-retries).
+CONFLICTS = ("ValidationException", "CommitFailedException", "CommitStateUnknownException", "Found conflicting files")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__}: {exc}"
+    return any(marker in text for marker in CONFLICTS)
+
+
+def retry_conflicts(
+    action: Callable[[], object], *, what: str, attempts: int = 6, base_s: float = 0.5, max_s: float = 8.0
+) -> object:
+    """Run ``action``, re-running it on an Iceberg commit conflict with bounded, jittered exponential backoff.
+
+    The whole action is re-run (a MERGE re-reads the table), so it must be idempotent. Tenacity, which the Airflow
+    side uses, is not in the Spark image; this is the same policy in a few lines. The last conflict is raised.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except Exception as exc:
+            if not is_conflict(exc) or attempt == attempts:
+                raise
+            jitter = 0.5 + random.random() / 2  # noqa: S311 - spreads the writers' retries, not a secret
+            pause = min(max_s, base_s * 2 ** (attempt - 1)) * jitter
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            log.warning("%s: commit conflict (%d of %d), retry in %.2fs: %s", what, attempt, attempts, pause, reason)
+            time.sleep(pause)
+    raise AssertionError("unreachable")

@@ -1,0 +1,232 @@
+"""Write-audit-publish: a crash between two fast-forwards, a failed audit, a re-run, concurrent summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+
+import pytest
+
+DS = "2026-01-06"  # a slice no other test writes
+FIRST = [("header", "h"), ("record", "a"), ("reject", "x")]
+KINDS = [("header", "h"), ("record", "a"), ("record", "b"), ("duplicate", "a"), ("reject", "y")]
+
+
+@pytest.fixture()
+def tables(spark):
+    """Throwaway bronze/rejects tables and a domain name of their own (so gold.pipeline_runs rows are ours)."""
+    from pyspark.sql import types as T
+
+    from lakehouse_jobs.bronze import Target
+
+    suffix = uuid.uuid4().hex[:8]
+    bronze = Target(
+        f"bronze.wap_{suffix}",
+        T.StructType([T.StructField("ds", T.DateType(), False), T.StructField("value", T.StringType())]),
+    )
+    rejects = Target(
+        f"bronze.wap_{suffix}_rejects",
+        T.StructType(
+            [
+                T.StructField("ds", T.DateType(), False),
+                T.StructField("reason", T.StringType(), False),
+                T.StructField("value", T.StringType()),
+            ]
+        ),
+    )
+    yield bronze, rejects, f"wap{suffix}"
+    for target in (bronze, rejects):
+        spark.sql(f"DROP TABLE IF EXISTS lake.{target.table}")
+    if spark.catalog.tableExists("lake.gold.pipeline_runs"):
+        spark.sql(f"DELETE FROM lake.gold.pipeline_runs WHERE domain = 'wap{suffix}'")
+
+
+def publish(spark, tables, kinds, *, max_reject_ratio=0.5, keep_repeats=False):
+    """Publish one classified row per (kind, value); ``keep_repeats`` accepts duplicates too (a broken engine)."""
+    from pyspark.sql import functions as F
+
+    from lakehouse_jobs.bronze import publish_slice
+
+    bronze, rejects, domain = tables
+    rows = [(dt.date.fromisoformat(DS), kind, value) for kind, value in kinds]
+    classified = spark.createDataFrame(rows, "ds date, kind string, value string").withColumn(
+        "reason", F.when(F.col("kind") == "reject", F.lit("bad_value"))
+    )
+    accepted = F.col("kind").isin("record", "duplicate") if keep_repeats else F.col("kind") == "record"
+    return publish_slice(
+        classified,
+        len(kinds),
+        domain=domain,
+        ds=DS,
+        accepted=classified.where(accepted).select("ds", "value"),
+        rejected=classified.where(F.col("kind") == "reject").select("ds", "reason", "value"),
+        bronze=bronze,
+        rejects=rejects,
+        max_reject_ratio=max_reject_ratio,
+        key=("value",),
+    )
+
+
+def values(spark, table: str, branch: str | None = None) -> list:
+    from lakehouse_jobs.iceberg import read_slice
+
+    return sorted(r["value"] for r in read_slice(spark, table, DS, branch=branch).collect())
+
+
+def refs(spark, table: str) -> dict:
+    rows = spark.sql(f"SELECT name, snapshot_id FROM lake.{table}.refs").collect()
+    return {r["name"]: r["snapshot_id"] for r in rows}
+
+
+def summary(spark, domain: str) -> list[tuple]:
+    rows = spark.table("lake.gold.pipeline_runs").where(f"domain = '{domain}'").collect()
+    return [(r["raw_rows"], r["accepted"], r["duplicates"], r["rejects"], r["status"]) for r in rows]
+
+
+def state(spark, tables) -> tuple:
+    bronze, rejects, domain = tables
+    return values(spark, bronze.table), values(spark, rejects.table), summary(spark, domain)
+
+
+PUBLISHED_FIRST = (["a"], ["x"], [(2, 1, 0, 1, "published")])
+PUBLISHED = (["a", "b"], ["y"], [(4, 2, 1, 1, "published")])  # written by hand from KINDS
+
+
+def test_a_crash_between_two_fast_forwards_is_completed_by_the_retry(spark, tables, monkeypatch):
+    from lakehouse_jobs import wap
+
+    bronze, rejects, domain = tables
+    branch = wap.branch_name(domain, "bronze", DS)
+    publish(spark, tables, FIRST)
+    assert state(spark, tables) == PUBLISHED_FIRST
+    before = {t: refs(spark, t)["main"] for t in (bronze.table, rejects.table)}
+
+    real, done = wap.fast_forward, []
+
+    def crash_after_first(spark_, table, branch_):
+        if done:
+            raise RuntimeError("killed between two fast-forwards")
+        real(spark_, table, branch_)
+        done.append(table)
+
+    monkeypatch.setattr(wap, "fast_forward", crash_after_first)
+    with pytest.raises(RuntimeError, match="killed between"):
+        publish(spark, tables, KINDS)
+    # The window: the first table is new, the second and the summary as they were, both branches there.
+    assert done == [bronze.table]
+    assert values(spark, bronze.table) == ["a", "b"]
+    assert refs(spark, rejects.table)["main"] == before[rejects.table]
+    assert values(spark, rejects.table) == ["x"]
+    assert summary(spark, domain) == PUBLISHED_FIRST[2]
+    assert branch in refs(spark, bronze.table) and branch in refs(spark, rejects.table)
+
+    monkeypatch.setattr(wap, "fast_forward", real)
+    half_published = refs(spark, bronze.table)["main"]
+    publish(spark, tables, KINDS)
+    assert state(spark, tables) == PUBLISHED
+    assert refs(spark, bronze.table)["main"] == half_published  # already published: left as it was
+    assert refs(spark, rejects.table)["main"] != before[rejects.table]
+    assert all(set(refs(spark, t)) == {"main"} for t in (bronze.table, rejects.table))
+
+
+def test_a_failed_audit_leaves_main_as_it_was_and_the_branch_for_inspection(spark, tables):
+    from lakehouse_jobs import wap
+
+    bronze, rejects, domain = tables
+    publish(spark, tables, FIRST)
+    before = {t: refs(spark, t)["main"] for t in (bronze.table, rejects.table)}
+    branch = wap.branch_name(domain, "bronze", DS)
+    with pytest.raises(wap.AuditFailed, match=rf"branch {branch} failed.*1 keys \(value\) repeated"):
+        publish(spark, tables, KINDS, keep_repeats=True)
+    assert {t: refs(spark, t)["main"] for t in before} == before
+    assert values(spark, bronze.table) == ["a"] and values(spark, rejects.table) == ["x"]
+    assert values(spark, bronze.table, branch) == ["a", "a", "b"]  # what would have been published
+    assert values(spark, rejects.table, branch) == ["y"]
+    assert summary(spark, domain) == [(4, 3, 0, 1, "failed_audit")]  # the summary says what happened
+
+    publish(spark, tables, KINDS)  # the fixed run replaces the branch and publishes
+    assert state(spark, tables) == PUBLISHED
+    assert set(refs(spark, bronze.table)) == {"main"}
+
+
+def test_a_refused_slice_publishes_its_rejects_only_and_keeps_the_bronze_branch(spark, tables):
+    from lakehouse_jobs import wap
+    from lakehouse_jobs.bronze import RejectRatioExceeded
+
+    bronze, rejects, domain = tables
+    publish(spark, tables, FIRST)
+    branch = wap.branch_name(domain, "bronze", DS)
+    with pytest.raises(RejectRatioExceeded, match=f"refused bronze slice is on branch {branch}"):
+        publish(spark, tables, KINDS, max_reject_ratio=0.1)
+    assert values(spark, bronze.table) == ["a"]
+    assert values(spark, bronze.table, branch) == ["a", "b"]
+    assert values(spark, rejects.table) == ["y"]
+    assert set(refs(spark, rejects.table)) == {"main"}
+    assert summary(spark, domain) == [(4, 2, 1, 1, "rejected")]
+
+
+def test_a_re_run_of_a_published_run_changes_nothing(spark, tables):
+    bronze, rejects, domain = tables
+    publish(spark, tables, KINDS)
+    snapshots = {t: refs(spark, t) for t in (bronze.table, rejects.table, "gold.pipeline_runs")}
+    publish(spark, tables, KINDS)
+    assert {t: refs(spark, t) for t in snapshots} == snapshots
+    assert state(spark, tables) == PUBLISHED
+
+
+def test_two_runs_summing_up_at_the_same_moment_both_land(spark, tables):
+    from lakehouse_jobs import ops
+
+    domain = tables[2]
+    ops.publish_run(spark, f"{domain}a", DS, raw=0, accepted=0, duplicates=0, rejects=0, status="published")
+    start, errors = threading.Barrier(2), []
+
+    def run(name: str, accepted: int) -> None:
+        start.wait()
+        try:
+            ops.publish_run(spark, name, DS, raw=9, accepted=accepted, duplicates=0, rejects=0, status="published")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(f"{domain}{s}", n)) for s, n in (("a", 7), ("b", 8))]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert summary(spark, f"{domain}a") == [(9, 7, 0, 0, "published")]
+        assert summary(spark, f"{domain}b") == [(9, 8, 0, 0, "published")]
+    finally:
+        spark.sql(f"DELETE FROM lake.gold.pipeline_runs WHERE domain IN ('{domain}a', '{domain}b')")
+
+
+def test_a_commit_conflict_is_retried_with_bounded_backoff(monkeypatch):
+    from lakehouse_jobs import wap
+
+    pauses, calls = [], []
+    monkeypatch.setattr(wap.time, "sleep", pauses.append)
+
+    def conflicting():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError("org.apache.iceberg.exceptions.ValidationException: Found conflicting files")
+        return "done"
+
+    assert wap.retry_conflicts(conflicting, what="t") == "done"
+    assert len(pauses) == 2 and all(0 < p <= 8 for p in pauses)
+
+    def always():
+        raise RuntimeError("CommitFailedException: base metadata changed")
+
+    with pytest.raises(RuntimeError, match="CommitFailedException"):
+        wap.retry_conflicts(always, what="t", attempts=4)
+    assert len(pauses) == 2 + 3
+
+    def broken():
+        raise ValueError("not a conflict")
+
+    with pytest.raises(ValueError):
+        wap.retry_conflicts(broken, what="t")
+    assert len(pauses) == 5
