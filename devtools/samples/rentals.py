@@ -133,6 +133,8 @@ class RentalsOptions:
         start: First UTC day with rentals.
         days: Number of consecutive days the rentals are spread over.
         defect_every: Within each day, each kind of defective rental or payment recurs every this many rentals.
+        pay_on_return_every: Every this many rentals of a day (0: none), the payment is taken when the copy comes
+            back instead of at checkout, often days later (a payment whose rental is of an earlier day).
         chunk_rows: Rows built in memory before each COPY.
     """
 
@@ -141,6 +143,7 @@ class RentalsOptions:
     start: date = date(2026, 11, 17)
     days: int = 5
     defect_every: int = 250
+    pay_on_return_every: int = 0
     chunk_rows: int = 50_000
 
     @property
@@ -329,6 +332,9 @@ class _Generator:
         if returned and kept.days > self.film_durations.get(film_id, 3):
             amount += kept.days - self.film_durations.get(film_id, 3)  # late fee, a dollar a day
         paid = min(moment + timedelta(seconds=rnd.randrange(600)), day_end - timedelta(microseconds=1))
+        every = self.opts.pay_on_return_every
+        if every and position % every == every - 1 and returned is not None and returned > moment:
+            paid = returned
         payment = (
             *(ids.next("payment"), customer_id, store_id),
             *(ORPHAN_OFFSET + rental_id if kind == ORPHAN_RENTAL else rental_id, amount, paid),
@@ -370,6 +376,18 @@ def add_constraints(cur) -> None:
         )
     for table, name, condition in CHECKS:
         cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({condition}) NOT VALID")
+
+
+def generate_rows(opts: RentalsOptions) -> dict[str, list[tuple]]:
+    """Every table's rows, in memory, as ``generate_rentals_db`` loads them (for small options: tests)."""
+    gen = _Generator(opts)
+    rows: dict[str, list[tuple]] = {table: [] for table in TABLES}
+    for table in TABLES:
+        if table not in ("rental", "payment"):
+            rows[table] = list(getattr(gen, table)())
+    for table, row in gen.rentals_and_payments():
+        rows[table].append(row)
+    return rows
 
 
 def fill(cur, opts: RentalsOptions) -> dict[str, int]:

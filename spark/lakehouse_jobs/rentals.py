@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Part, Reconciliation, Target, publish_parts
-from lakehouse_jobs.iceberg import ensure_table, read_slice, replace_slice, replace_slices
+from lakehouse_jobs.iceberg import read_slice, replace_slice, replace_slices
 from lakehouse_jobs.job import Job, layers
 from lakehouse_jobs.schemas import DS, schema
 from lakehouse_jobs.session import ConfigError
@@ -24,8 +24,6 @@ DOMAIN = "rentals"
 REJECTS = "bronze.rentals_rejects"
 GOLD_TOP_COUNTRIES = "gold.top_countries"
 GOLD_FILMS_PER_CATEGORY = "gold.films_per_category"
-# A payment may be for a rental of an earlier day: its rental is looked for in this many earlier bronze slices too.
-LATE_PAYMENT_DAYS = 31
 JDBC_DRIVERS = {"postgresql": "org.postgresql.Driver", "mysql": "com.mysql.cj.jdbc.Driver"}
 
 # Source columns as typed in bronze (Pagila's, without staff passwords and pictures or the film full-text column).
@@ -93,6 +91,9 @@ class SourceTable:
         checks: ``(reason, SQL condition)``: a row for which the condition holds is impossible and refused.
         interval_column: for the large tables, the timestamp that bounds a run's rows to ``[ds, ds + 1 day)``;
             the others are read whole (a snapshot per run).
+        referenced_by: ``(column, child table)``: the slice also holds the rows, of any day, that the interval's
+            rows of the child refer to by ``column`` (read by key from the source), so a child row is an orphan
+            only when its parent does not exist in the source, whatever days were loaded before.
     """
 
     name: str
@@ -101,6 +102,7 @@ class SourceTable:
     parents: tuple[tuple[str, str], ...] = ()
     checks: tuple[tuple[str, str], ...] = ()
     interval_column: str | None = None
+    referenced_by: tuple[str, str] | None = None
 
     @property
     def raw_table(self) -> str:
@@ -147,6 +149,7 @@ SOURCE_TABLES: tuple[SourceTable, ...] = (
         RENTAL,
         ("rental_id",),
         interval_column="rental_date",
+        referenced_by=("rental_id", "payment"),
         parents=(("inventory_id", "inventory"), ("customer_id", "customer"), ("staff_id", "staff")),
         checks=(("return_before_rental", "return_date < rental_date"),),
     ),
@@ -170,6 +173,30 @@ def interval_predicate(column: str, ds: str) -> str:
     start = dt.date.fromisoformat(ds)
     end = start + dt.timedelta(days=1)
     return f"{column} >= TIMESTAMPTZ '{start} 00:00:00+00' AND {column} < TIMESTAMPTZ '{end} 00:00:00+00'"
+
+
+def source_predicate(table: SourceTable, ds: str) -> str | None:
+    """SQL choosing the source rows of ``table`` that slice ``ds`` holds (``None``: the whole table).
+
+    The interval's rows, and for a parent of an interval table (rental for payment) the rows the child's interval
+    rows refer to, of whatever day: a keyed read, so a payment made today for a rental of last month finds it.
+    """
+    if table.interval_column is None:
+        return None
+    where = interval_predicate(table.interval_column, ds)
+    if table.referenced_by is None:
+        return where
+    column, child_name = table.referenced_by
+    child = TABLES[child_name]
+    keys = f"SELECT {column} FROM {child.name} WHERE {interval_predicate(child.interval_column, ds)}"
+    return f"({where}) OR {table.key[0]} IN ({keys})"
+
+
+def in_interval(column: str, ds: str) -> Column:
+    """``column`` (a timestamp) within the run's interval ``[ds, ds + 1 day)`` in UTC."""
+    start = dt.datetime.combine(dt.date.fromisoformat(ds), dt.time(), dt.UTC)
+    end = start + dt.timedelta(days=1)
+    return (F.col(column) >= F.lit(start)) & (F.col(column) < F.lit(end))
 
 
 def to_raw(source: DataFrame, table: SourceTable, ds: str) -> DataFrame:
@@ -280,22 +307,24 @@ def rejected(classified: DataFrame, table: SourceTable) -> DataFrame:
 
 
 def customer_countries(customer: DataFrame, address: DataFrame, city: DataFrame, country: DataFrame) -> DataFrame:
-    """``(customer_id, country)``: each customer's country through its address and the address's city."""
+    """``(customer_id, country, create_date)``: each customer's country through its address and the address's city."""
     return (
-        customer.select("customer_id", "address_id")
+        customer.select("customer_id", "address_id", "create_date")
         .join(address.select("address_id", "city_id"), "address_id")
         .join(city.select("city_id", "country_id"), "city_id")
         .join(country.select("country_id", "country"), "country_id")
-        .select("customer_id", "country")
+        .select("customer_id", "country", "create_date")
     )
 
 
 def top_countries(places: DataFrame, rental: DataFrame, payment: DataFrame, ds: str) -> DataFrame:
-    """Per country with customers: its customers, the rentals and revenue of the slice, and its rank.
+    """Per country: its customers as of the slice, the rentals and revenue of the slice, and its rank.
 
-    Customers are counted by their address's country (not by city). Rentals and payments are those of the slice
-    (the run's interval), attributed to their customer's country. Countries rank by customers, then revenue;
-    ties share a rank.
+    Customers are those created on or before ``ds`` (``create_date``), counted by their address's country (not by
+    city), so a re-run of an old day does not count customers who joined since; it does see their current address,
+    as the source keeps no history of it. Rentals are those rented in the run's interval (the slice also holds the
+    earlier rentals its payments are for), payments those of the slice; both are attributed to their customer's
+    country. Countries rank by customers, then revenue; ties share a rank.
 
     Args:
         places: ``customer_countries()`` of the slice.
@@ -303,14 +332,16 @@ def top_countries(places: DataFrame, rental: DataFrame, payment: DataFrame, ds: 
         payment: the slice's accepted payments.
         ds: the slice.
     """
-    customers = places.groupBy("country").agg(F.count("*").alias("customers"))
-    rentals = rental.join(places, "customer_id").groupBy("country").agg(F.count("*").alias("rentals"))
+    counted = places.where(F.col("create_date") <= F.lit(ds).cast("date"))
+    customers = counted.groupBy("country").agg(F.count("*").alias("customers"))
+    rented = rental.where(in_interval("rental_date", ds))
+    rentals = rented.join(places, "customer_id").groupBy("country").agg(F.count("*").alias("rentals"))
     revenue = payment.join(places, "customer_id").groupBy("country").agg(F.sum("amount").alias("revenue"))
-    by_country = customers.join(rentals, "country", "left").join(revenue, "country", "left")
+    by_country = customers.join(rentals, "country", "outer").join(revenue, "country", "outer")
     by_country = by_country.select(
         F.lit(ds).cast("date").alias("ds"),
         "country",
-        "customers",
+        F.coalesce("customers", F.lit(0)).cast("long").alias("customers"),
         F.coalesce("rentals", F.lit(0)).cast("long").alias("rentals"),
         F.coalesce("revenue", F.lit(0)).cast(T.DecimalType(18, 2)).alias("revenue"),
     )
@@ -364,15 +395,15 @@ class SourceDb:
 
 
 def read_source(spark, source: SourceDb, table: SourceTable, ds: str, partitions: int) -> DataFrame:
-    """The table's rows for slice ``ds``: the whole table, or for the large ones the run's interval only.
+    """The table's rows for slice ``ds``: the whole table, or for the large ones ``source_predicate``'s rows.
 
     Interval reads are split into ``partitions`` parallel queries on ranges of the first key column, bounded by
     the smallest and largest key found in the interval.
     """
     query = f"SELECT {', '.join(table.columns)} FROM {table.name}"
-    if table.interval_column is None:
+    where = source_predicate(table, ds)
+    if where is None:
         return source.reader(spark, f"({query}) AS src").load()
-    where = interval_predicate(table.interval_column, ds)
     key = table.key[0]
     bounds = source.reader(spark, f"(SELECT min({key}) AS lo, max({key}) AS hi FROM {table.name} WHERE {where}) AS b")
     low, high = bounds.load().first()
@@ -407,36 +438,42 @@ def run_raw(spark, ds: str, *, partitions: int = 4) -> dict[str, int]:
     return counts
 
 
-def _known_rentals(spark, ds: str, current: DataFrame) -> DataFrame:
-    """The rentals a payment of slice ``ds`` may be for: this slice's and those of the earlier slices."""
-    table = TABLES["rental"]
-    name = ensure_table(spark, table.bronze_table, table.bronze_schema)
-    start = dt.date.fromisoformat(ds) - dt.timedelta(days=LATE_PAYMENT_DAYS)
-    earlier = spark.table(name).where(
-        (F.col("ds") >= F.lit(start.isoformat()).cast("date")) & (F.col("ds") < F.lit(ds).cast("date"))
-    )
-    return current.select("rental_id").unionByName(earlier.select("rental_id"))
+def parse_slice(
+    raws: Mapping[str, DataFrame], keep: Callable[[DataFrame], DataFrame] = lambda rows: rows
+) -> dict[str, DataFrame]:
+    """Every table of a raw slice parsed and checked, parents first, each against its parents' valid rows.
+
+    Args:
+        raws: the raw slice of every source table, by name.
+        keep: applied to each parsed table before its children read it (``run_bronze`` persists them).
+
+    Returns:
+        Each table's rows with ``kind`` (record for every valid row, reject) and ``reason``; ``layer(table,
+        {}).records()`` de-duplicates them.
+    """
+    parsed: dict[str, DataFrame] = {}
+    for table in SOURCE_TABLES:
+        valid = {name: rows.where(F.col("kind") == RECORD) for name, rows in parsed.items()}
+        parsed[table.name] = keep(layer(table, valid).parse(raws[table.name]))
+    return parsed
 
 
 def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.05) -> list[Reconciliation]:
     """Type, validate and de-duplicate every table of the slice; refuse to publish when too many rows are rejected.
 
-    Tables are classified parents first, each child's foreign keys against its parents' valid rows (the keys
-    bronze accepts). Rejects of every table go to ``bronze.rentals_rejects`` (written even when the gate fails,
-    for inspection); the gate applies to each table's share of rejects, and one run summary counts them all.
+    Tables are classified parents first, each child's foreign keys against its parents' valid rows of the slice
+    (the keys bronze accepts; the rental slice holds the rentals the slice's payments are for, whatever their day).
+    Rejects of every table go to ``bronze.rentals_rejects`` (written even when the gate fails, for inspection);
+    the gate applies to each table's share of rejects, and one run summary counts them all.
     """
-    parsed: dict[str, DataFrame] = {}
+    raws = {table.name: read_slice(spark, table.raw_table, ds) for table in SOURCE_TABLES}
+    # Small tables, each read by its children's checks and by three writes: kept rather than re-derived.
+    parsed = parse_slice(raws, keep=lambda rows: rows.persist())
     parts = []
     for table in SOURCE_TABLES:
-        valid = {name: rows.where(F.col("kind") == RECORD) for name, rows in parsed.items()}
-        if table.name == "payment":
-            valid["rental"] = _known_rentals(spark, ds, valid["rental"])
-        rentals = layer(table, valid)
-        raw = read_slice(spark, table.raw_table, ds)
-        # Small tables, each read by its children's checks and by three writes: kept rather than re-derived.
-        parsed[table.name] = rentals.parse(raw).persist()
-        rows = parsed[table.name]
-        parts.append(Part(rows, raw.count(), rentals.records(rows), rentals.rejected(rows), rentals.bronze, table.name))
+        bronze, rows = layer(table, {}), parsed[table.name]
+        raw_count = raws[table.name].count()
+        parts.append(Part(rows, raw_count, bronze.records(rows), bronze.rejected(rows), bronze.bronze, table.name))
     try:
         return publish_parts(
             parts, domain=DOMAIN, ds=ds, rejects=Target(REJECTS, REJECTS_SCHEMA), max_reject_ratio=max_reject_ratio

@@ -33,9 +33,14 @@ TABLES = [
 
 # What bronze must keep, written from the issue's rules as SQL on the source: a row is kept when every row it
 # references is itself kept and its values are possible; rental and payment only in the run's interval. `kept_<t>`
-# has re-delivered copies too, `ok_<t>` has each row once. In the sample every payment is taken at checkout, the day
-# of its rental, so its rental is in the same interval.
+# has re-delivered copies too, `ok_<t>` has each row once. In the sample some payments are taken when the copy comes
+# back, days after its rental: the slice's rentals are the interval's and those its payments are for.
 INTERVAL = "{col} >= TIMESTAMPTZ '2026-11-20 00:00:00+00' AND {col} < TIMESTAMPTZ '2026-11-21 00:00:00+00'"
+PAID_FOR = f"rental_id IN (SELECT rental_id FROM payment WHERE {INTERVAL.format(col='payment_date')})"
+SLICE = {
+    "rental": f"({INTERVAL.format(col='rental_date')} OR {PAID_FOR})",
+    "payment": INTERVAL.format(col="payment_date"),
+}
 REFERENCES = {
     "city": ["country"],
     "address": ["city"],
@@ -48,8 +53,8 @@ REFERENCES = {
     "payment": ["rental", "customer", "staff"],
 }
 CONDITIONS = {
-    "rental": [INTERVAL.format(col="rental_date"), "(return_date IS NULL OR return_date >= rental_date)"],
-    "payment": [INTERVAL.format(col="payment_date"), "amount >= 0"],
+    "rental": [SLICE["rental"], "(return_date IS NULL OR return_date >= rental_date)"],
+    "payment": [SLICE["payment"], "amount >= 0"],
 }
 
 
@@ -60,25 +65,24 @@ def kept_sql(table: str) -> str:
     return f"SELECT * FROM {table}" + (f" WHERE {' AND '.join(where)}" if where else "")
 
 
-TOP_COUNTRIES = """
+# Customers: those created by the interval's end; rentals: those rented in the interval.
+TOP_COUNTRIES = f"""
 WITH place AS (
-    SELECT c.customer_id, co.country
+    SELECT c.customer_id, c.create_date, co.country
     FROM ok_customer c
     JOIN ok_address a ON a.address_id = c.address_id
     JOIN ok_city ci ON ci.city_id = a.city_id
     JOIN ok_country co ON co.country_id = ci.country_id
 ),
+customers AS (SELECT country, count(*) AS n FROM place WHERE create_date <= DATE '2026-11-20' GROUP BY country),
+rentals AS (
+    SELECT p.country, count(*) AS n FROM ok_rental r JOIN place p USING (customer_id)
+    WHERE {INTERVAL.format(col="r.rental_date")} GROUP BY p.country
+),
+revenue AS (SELECT p.country, sum(amount) AS s FROM ok_payment y JOIN place p USING (customer_id) GROUP BY p.country),
 per_country AS (
-    SELECT
-        country,
-        count(*) AS customers,
-        (SELECT count(*) FROM ok_rental r JOIN place p USING (customer_id) WHERE p.country = q.country) AS rentals,
-        (
-            SELECT coalesce(sum(amount), 0) FROM ok_payment y JOIN place p USING (customer_id)
-            WHERE p.country = q.country
-        ) AS revenue
-    FROM place q
-    GROUP BY country
+    SELECT country, coalesce(c.n, 0) AS customers, coalesce(r.n, 0) AS rentals, coalesce(v.s, 0) AS revenue
+    FROM customers c FULL JOIN rentals r USING (country) FULL JOIN revenue v USING (country)
 )
 SELECT country, customers, rentals, revenue, rank() OVER (ORDER BY customers DESC, revenue DESC)::int
 FROM per_country
@@ -130,7 +134,7 @@ def source_db():
 
     name = f"dvdrental_test_{uuid.uuid4().hex[:8]}"
     local_stack.recreate_database(name)
-    options = RentalsOptions(rentals=RENTALS, seed=5, start=dt.date(2026, 11, 18), days=4)
+    options = RentalsOptions(rentals=RENTALS, seed=5, start=dt.date(2026, 11, 18), days=4, pay_on_return_every=10)
     generate_rentals_db(source_dsn(name), options)
     previous = os.environ.get("AIRFLOW_CONN_DVDRENTAL_SOURCE")
     connection = {"conn_type": "postgres", "host": local_stack.PG_HOST, "port": local_stack.PG_PORT}
@@ -157,13 +161,15 @@ def test_gold_matches_sql_on_the_source(first_run, source_db):
     assert first_run["gold.top_countries"] == Counter((day, *row) for row in top)
     assert first_run["gold.films_per_category"] == Counter((day, *row) for row in films)
     assert sum(rentals for _, _, _, rentals, _, _ in first_run["gold.top_countries"]) > 0
+    [[(late,)]] = source_query(source_db, f"SELECT count(*) FROM ok_payment JOIN ok_rental r USING (rental_id) "
+                                          f"WHERE NOT {INTERVAL.format(col='r.rental_date')}")  # fmt: skip
+    assert late > 0, "some of the day's accepted payments are for rentals of earlier days"
 
 
 def test_every_source_row_is_accounted_for(first_run, source_db):
-    interval = {"rental": "rental_date", "payment": "payment_date"}
     queries = [
         f"SELECT count(*), (SELECT count(*) FROM kept_{t}), (SELECT count(*) FROM ok_{t}) FROM {t}"
-        + (f" WHERE {INTERVAL.format(col=interval[t])}" if t in interval else "")
+        + (f" WHERE {SLICE[t]}" if t in SLICE else "")
         for t in SOURCE_TABLES
     ]
     results = source_query(source_db, *queries)

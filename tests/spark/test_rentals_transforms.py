@@ -268,14 +268,15 @@ def test_top_countries_counts_customers_by_country_not_city(spark):
     def frame(schema_fields, rows):
         return spark.createDataFrame(rows, T.StructType([T.StructField(n, t) for n, t in schema_fields]))
 
-    i, s = T.IntegerType(), T.StringType()
+    i, s, d = T.IntegerType(), T.StringType(), T.DateType()
     country = frame([("country_id", i), ("country", s)], [(1, "Japan"), (2, "Chile"), (3, "Peru"), (4, "Nauru")])
     # Japan: 3 customers in 2 cities; Chile: 1 customer; Peru: 3 customers in 1 city; Nauru: a city, no address.
     city = frame([("city_id", i), ("country_id", i)], [(10, 1), (11, 1), (20, 2), (30, 3), (40, 4)])
     address = frame([("address_id", i), ("city_id", i)], [(100, 10), (101, 10), (102, 11), (200, 20), (300, 30)])
+    joined = dt.date(2026, 1, 1)
     customer = frame(
-        [("customer_id", i), ("address_id", i)],
-        [(1, 100), (2, 101), (3, 102), (4, 200), (5, 300), (6, 300), (7, 300)],
+        [("customer_id", i), ("address_id", i), ("create_date", d)],
+        [(c, a, joined) for c, a in [(1, 100), (2, 101), (3, 102), (4, 200), (5, 300), (6, 300), (7, 300)]],
     )
     at = dt.datetime(2026, 11, 20, 12)
     rentals = spark.createDataFrame(
@@ -301,8 +302,14 @@ def test_top_countries_ties_share_a_rank_and_quiet_countries_count_zero(spark):
     from lakehouse_jobs.rentals import PAYMENT, RENTAL, top_countries
 
     places = spark.createDataFrame(
-        [(1, "Chile"), (2, "Peru"), (3, "Japan"), (4, "Japan")],
-        T.StructType([T.StructField("customer_id", T.IntegerType()), T.StructField("country", T.StringType())]),
+        [(c, country, DAY) for c, country in [(1, "Chile"), (2, "Peru"), (3, "Japan"), (4, "Japan")]],
+        T.StructType(
+            [
+                T.StructField("customer_id", T.IntegerType()),
+                T.StructField("country", T.StringType()),
+                T.StructField("create_date", T.DateType()),
+            ]
+        ),
     )
     got = [
         tuple(r)
