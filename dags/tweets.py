@@ -4,7 +4,7 @@
 Downloads the tweets TSV named by `source_url` (aria2c when installed, else a streaming download),
 lands it in `landing/tweets/ds=<ds>/` and records the extraction; then the Spark image builds
 `raw.tweets`, `bronze.tweets` (+ `bronze.tweets_rejects`) and the gold tables
-`tweets_per_hour`, `tweets_per_day` and `tweets_by_language` for the run's `ds`.
+`tweets_per_hour`, `tweets_per_day`, `tweets_by_language` and `tweets_by_country` for the run's `ds`.
 Every task replaces only its own `ds` slice, so a re-run changes nothing.
 """
 

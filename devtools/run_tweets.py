@@ -83,6 +83,7 @@ def main(argv=None) -> int:
         catalog = local_stack.pyiceberg_catalog(endpoint, CATALOG_DB)
         print_table(catalog, "gold.tweets_per_day", ds, "day")
         print_table(catalog, "gold.tweets_by_language", ds, "lang")
+        print_table(catalog, "gold.tweets_by_country", ds, "country_code")
         print_table(catalog, "gold.tweets_per_hour", ds, "hour_start", limit=12)
         counts = {t: catalog.load_table(t).scan().to_arrow().num_rows for t in ("raw.tweets", "bronze.tweets")}
         rejects = catalog.load_table("bronze.tweets_rejects").scan().to_arrow()

@@ -10,7 +10,7 @@ LAYERS = ("raw", "bronze", "gold")
 # Every gold table, by domain. The serve DAG is scheduled on all of them, so a new gold table is served once it
 # is listed here (its domain's gold task declares it through LAYER_WRITES), without editing the serve DAG.
 GOLD_TABLES: dict[str, tuple[str, ...]] = {
-    "tweets": ("gold.tweets_per_hour", "gold.tweets_per_day", "gold.tweets_by_language"),
+    "tweets": ("gold.tweets_per_hour", "gold.tweets_per_day", "gold.tweets_by_language", "gold.tweets_by_country"),
     "products": (
         "gold.product_master",
         "gold.products_by_department",

@@ -27,6 +27,7 @@ REJECTS = "bronze.tweets_rejects"
 GOLD_PER_HOUR = "gold.tweets_per_hour"
 GOLD_PER_DAY = "gold.tweets_per_day"
 GOLD_BY_LANGUAGE = "gold.tweets_by_language"
+GOLD_BY_COUNTRY = "gold.tweets_by_country"
 
 LINEAGE = lineage("_line_number bigint")
 RAW_SCHEMA = schema(DS, "line string", LINEAGE)
@@ -37,8 +38,10 @@ REJECTS_SCHEMA = schema(DS, REASON, "line string", LINEAGE)
 PER_HOUR_SCHEMA = schema(DS, "hour_start timestamp NOT NULL, tweets bigint NOT NULL")
 PER_DAY_SCHEMA = schema(DS, "day date NOT NULL, tweets bigint NOT NULL")
 BY_LANGUAGE_SCHEMA = schema(DS, "lang string NOT NULL, tweets bigint NOT NULL")
+BY_COUNTRY_SCHEMA = schema(DS, "country_code string NOT NULL, tweets bigint NOT NULL")
 
 UNKNOWN_LANGUAGE = "und"  # Twitter's own code for "undetermined"
+UNKNOWN_COUNTRY = "ZZ"  # CLDR's "unknown region": most tweets are not geotagged
 
 
 # --- pure transformations ----------------------------------------------------------------------
@@ -138,6 +141,15 @@ def by_language(bronze: DataFrame) -> DataFrame:
     )
 
 
+def by_country(bronze: DataFrame) -> DataFrame:
+    """Tweets per country code (ISO 3166-1 alpha-2, upper case); a tweet without one counts as ``ZZ``."""
+    return (
+        bronze.groupBy("ds", F.coalesce("country_code", F.lit(UNKNOWN_COUNTRY)).alias("country_code"))
+        .agg(F.count("*").alias("tweets"))
+        .orderBy(F.desc("tweets"), "country_code")
+    )
+
+
 # --- jobs ------------------------------------------------------------------------------------------
 
 
@@ -176,6 +188,7 @@ def run_gold(spark, ds: str) -> dict[str, int]:
             GOLD_PER_HOUR: (per_hour(bronze), PER_HOUR_SCHEMA),
             GOLD_PER_DAY: (per_day(bronze), PER_DAY_SCHEMA),
             GOLD_BY_LANGUAGE: (by_language(bronze), BY_LANGUAGE_SCHEMA),
+            GOLD_BY_COUNTRY: (by_country(bronze), BY_COUNTRY_SCHEMA),
         }
         counts = replace_slices(outputs, ds)
     finally:

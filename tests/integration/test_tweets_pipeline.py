@@ -25,6 +25,7 @@ TABLES = [
     "gold.tweets_per_hour",
     "gold.tweets_per_day",
     "gold.tweets_by_language",
+    "gold.tweets_by_country",
     "gold.pipeline_runs",
 ]
 
@@ -57,7 +58,7 @@ def expected_from_file(path: Path) -> dict:
     if text.endswith("\n"):
         lines.pop()
     seen: set[int] = set()
-    per_hour, per_day, by_lang, rejects = Counter(), Counter(), Counter(), Counter()
+    per_hour, per_day, by_lang, by_country, rejects = Counter(), Counter(), Counter(), Counter(), Counter()
     duplicates = 0
     for number, line in enumerate(lines, start=1):
         if number == 1 and line == HEADER:
@@ -66,7 +67,7 @@ def expected_from_file(path: Path) -> dict:
         if reason:
             rejects[reason] += 1
             continue
-        tweet_id, date, time, lang, _ = (f.strip() for f in line.split("\t"))
+        tweet_id, date, time, lang, country = (f.strip() for f in line.split("\t"))
         if int(tweet_id) in seen:
             duplicates += 1
             continue
@@ -75,6 +76,7 @@ def expected_from_file(path: Path) -> dict:
         per_hour[created.replace(minute=0, second=0)] += 1
         per_day[created.date()] += 1
         by_lang[lang.lower() or "und"] += 1
+        by_country[country.upper() or "ZZ"] += 1
     return {
         "raw": len(lines),
         "accepted": len(seen),
@@ -83,6 +85,7 @@ def expected_from_file(path: Path) -> dict:
         "per_hour": per_hour,
         "per_day": per_day,
         "by_lang": by_lang,
+        "by_country": by_country,
     }
 
 
@@ -118,6 +121,7 @@ def test_gold_matches_counts_computed_from_the_file(first_run, sample):
     assert per_hour == {h.replace(tzinfo=utc): n for h, n in want["per_hour"].items()}
     assert {d: n for (_, d, n) in first_run["gold.tweets_per_day"]} == dict(want["per_day"])
     assert {lang: n for (_, lang, n) in first_run["gold.tweets_by_language"]} == dict(want["by_lang"])
+    assert {cc: n for (_, cc, n) in first_run["gold.tweets_by_country"]} == dict(want["by_country"])
 
 
 def test_every_raw_line_is_accounted_for(first_run, sample):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 
@@ -128,13 +129,23 @@ def test_a_rejected_line_never_shadows_a_later_valid_one(spark):
     assert sorted((r["tweet_id"], r["lang"]) for r in accepted(classified).collect()) == [(7, "en"), (8, "fr")]
 
 
-def bronze_rows(spark, rows: list[tuple[int, str, str | None]]):
+def bronze_rows(spark, rows: list[tuple]):
+    """Bronze rows from (tweet_id, created_at, lang) or (tweet_id, created_at, lang, country_code) tuples."""
     from lakehouse_jobs.tweets import BRONZE_SCHEMA
 
     loaded = dt.datetime(2026, 11, 21, tzinfo=UTC)
     data = [
-        (dt.date.fromisoformat(DS), tid, dt.datetime.fromisoformat(ts).replace(tzinfo=UTC), lang, None, FILE, i, loaded)
-        for i, (tid, ts, lang) in enumerate(rows, start=2)
+        (
+            dt.date.fromisoformat(DS),
+            tid,
+            dt.datetime.fromisoformat(ts).replace(tzinfo=UTC),
+            lang,
+            country,
+            FILE,
+            i,
+            loaded,
+        )
+        for i, (tid, ts, lang, country) in enumerate(((*row, None)[:4] for row in rows), start=2)
     ]
     return spark.createDataFrame(data, BRONZE_SCHEMA)
 
@@ -180,6 +191,25 @@ def test_by_language_counts_missing_as_und(spark):
 
     got = [(r["lang"], r["tweets"]) for r in by_language(bronze_rows(spark, BRONZE)).collect()]
     assert got == [("en", 3), ("es", 1), ("pt", 1), ("und", 1)]
+
+
+def test_by_country_counts_tweets_without_a_country_as_zz(spark):
+    from lakehouse_jobs.tweets import by_country
+
+    rows = [
+        (1, "2020-03-28 23:00:00", "en", "US"),
+        (2, "2020-03-28 23:10:00", "en", None),
+        (3, "2020-03-29 00:00:00", "es", "ES"),
+    ]
+    rows += [
+        (4, "2020-03-29 00:30:00", "en", "US"),
+        (5, "2020-03-29 01:00:00", None, None),
+        (6, "2020-03-29 02:00:00", "pt", "BR"),
+    ]
+    expected = Counter(country or "ZZ" for (*_, country) in rows)
+    got = [(r["country_code"], r["tweets"]) for r in by_country(bronze_rows(spark, rows)).collect()]
+    # Most tweeted first, ties by code.
+    assert got == sorted(expected.items(), key=lambda item: (-item[1], item[0]))
 
 
 def test_reconciliation_accounts_for_every_line():

@@ -19,6 +19,7 @@ TABLES = [
     "gold.tweets_per_hour",
     "gold.tweets_per_day",
     "gold.tweets_by_language",
+    "gold.tweets_by_country",
     "gold.pipeline_runs",
     "ops.extractions",
 ]
