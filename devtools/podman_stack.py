@@ -20,7 +20,7 @@ from pathlib import Path
 from devtools.local_stack import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTAINERS_CONF = ROOT / "scripts" / "podman" / "containers.conf"
+CONTAINERS_CONF = ROOT / "devtools" / "podman" / "containers.conf"
 PROXY_CONFIG = ROOT / "include" / "docker" / "docker-proxy" / "haproxy.cfg"
 WORK = ROOT / ".artifacts" / "podman"
 SPARK_CONTEXT = ROOT / "spark"
@@ -108,7 +108,7 @@ def docker_proxy(sock: Path, log_path: Path | None = None) -> Iterator[str]:
 def spark_base_image() -> str:
     """The offline Spark base image (built or re-imported by devtools/podman/spark_base.sh when its key changed)."""
     proc = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "podman" / "spark_base.sh")],
+        ["bash", str(ROOT / "devtools" / "podman" / "spark_base.sh")],
         env=podman_env(),
         capture_output=True,
         text=True,
