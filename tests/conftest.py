@@ -38,12 +38,16 @@ os.environ.update(
 # module fixtures, such as a dbt build, then run once). The two long groups are collected first, and with
 # `--no-loadscope-reorder` handed out first, so both workers start on them at once. The groups are xdist scopes
 # chosen by the scheduler below: xdist 3.8's own `xdist_group` marks rename node ids, which pytest 9.2 ignores.
-LONG_GROUPS = ("pipelines", "clusters")
+# The backfill test brings its own catalogs (it reads no session DAG run), so it is a long group of its own, handed to
+# whichever worker is free first.
+LONG_GROUPS = ("pipelines", "clusters", "backfills")
 
 
 def _xdist_group(module: str) -> str:
     if module.startswith("tests/integration/containers/") or module == "tests/integration/test_standalone_cluster.py":
         return "clusters"
+    if module == "tests/integration/test_backfills.py":
+        return "backfills"
     return "pipelines" if module.startswith("tests/integration/") else module
 
 
