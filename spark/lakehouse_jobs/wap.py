@@ -62,7 +62,13 @@ def _refs(spark, table: str) -> dict[str, int]:
 def start_branch(spark, table: str, schema, branch: str, partitioned_by: Sequence[str] = ("ds",)) -> None:
     """Create ``table`` when missing and (re)create ``branch`` from its ``main``, dropping what an earlier try left."""
     name = ensure_table(spark, table, schema, partitioned_by)
-    spark.sql(f"ALTER TABLE {name} CREATE OR REPLACE BRANCH {branch}")
+    if MAIN in _refs(spark, table):
+        spark.sql(f"ALTER TABLE {name} CREATE OR REPLACE BRANCH {branch}")
+        return
+    # No snapshot on main yet (a new table, or one whose first run the gate refused): Iceberg cannot replace a branch
+    # from it ("main has no snapshot"), so drop what an earlier try left and create the branch anew.
+    spark.sql(f"ALTER TABLE {name} DROP BRANCH IF EXISTS {branch}")
+    spark.sql(f"ALTER TABLE {name} CREATE BRANCH {branch}")
 
 
 def has_branch(spark, table: str, branch: str) -> bool:

@@ -230,3 +230,19 @@ def test_a_commit_conflict_is_retried_with_bounded_backoff(monkeypatch):
     with pytest.raises(ValueError):
         wap.retry_conflicts(broken, what="t")
     assert len(pauses) == 5
+
+
+def test_a_first_run_refused_by_the_gate_does_not_block_the_next_run(spark, tables):
+    # The table's very first run is refused: its bronze table has no snapshot on main, only the run's branch. The
+    # next run (the source corrected) must publish, not fail on replacing a branch of a main without a snapshot.
+    from lakehouse_jobs.bronze import RejectRatioExceeded
+
+    bronze, rejects, domain = tables
+    with pytest.raises(RejectRatioExceeded):
+        publish(spark, tables, KINDS, max_reject_ratio=0.1)
+    assert "main" not in refs(spark, bronze.table)
+    with pytest.raises(RejectRatioExceeded):  # Airflow's retry of the same refused slice: refused again, clearly
+        publish(spark, tables, KINDS, max_reject_ratio=0.1)
+    publish(spark, tables, KINDS)  # the corrected run (here: a threshold it passes)
+    assert state(spark, tables) == PUBLISHED
+    assert all(set(refs(spark, t)) == {"main"} for t in (bronze.table, rejects.table))
