@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pytest
 
@@ -11,32 +10,9 @@ DS = "2026-01-05"  # a slice no other test writes
 
 
 @pytest.fixture()
-def tables(spark):
+def tables(throwaway_bronze):
     """Throwaway bronze/rejects tables and a domain name of their own (so gold.pipeline_runs rows are ours)."""
-    from pyspark.sql import types as T
-
-    from lakehouse_jobs.bronze import Target
-
-    suffix = uuid.uuid4().hex[:8]
-    bronze = Target(
-        f"bronze.publish_{suffix}",
-        T.StructType([T.StructField("ds", T.DateType(), False), T.StructField("value", T.StringType())]),
-    )
-    rejects = Target(
-        f"bronze.publish_{suffix}_rejects",
-        T.StructType(
-            [
-                T.StructField("ds", T.DateType(), False),
-                T.StructField("reason", T.StringType(), False),
-                T.StructField("value", T.StringType()),
-            ]
-        ),
-    )
-    yield bronze, rejects, f"publish_{suffix}"
-    for target in (bronze, rejects):
-        spark.sql(f"DROP TABLE IF EXISTS lake.{target.table}")
-    if spark.catalog.tableExists("lake.gold.pipeline_runs"):
-        spark.sql(f"DELETE FROM lake.gold.pipeline_runs WHERE domain = 'publish_{suffix}'")
+    return throwaway_bronze("publish_", "publish_")
 
 
 def classified_rows(spark, kinds: list[tuple[str, str]]):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 
 import pytest
 
@@ -14,32 +13,9 @@ KINDS = [("header", "h"), ("record", "a"), ("record", "b"), ("duplicate", "a"), 
 
 
 @pytest.fixture()
-def tables(spark):
+def tables(throwaway_bronze):
     """Throwaway bronze/rejects tables and a domain name of their own (so gold.pipeline_runs rows are ours)."""
-    from pyspark.sql import types as T
-
-    from lakehouse_jobs.bronze import Target
-
-    suffix = uuid.uuid4().hex[:8]
-    bronze = Target(
-        f"bronze.wap_{suffix}",
-        T.StructType([T.StructField("ds", T.DateType(), False), T.StructField("value", T.StringType())]),
-    )
-    rejects = Target(
-        f"bronze.wap_{suffix}_rejects",
-        T.StructType(
-            [
-                T.StructField("ds", T.DateType(), False),
-                T.StructField("reason", T.StringType(), False),
-                T.StructField("value", T.StringType()),
-            ]
-        ),
-    )
-    yield bronze, rejects, f"wap{suffix}"
-    for target in (bronze, rejects):
-        spark.sql(f"DROP TABLE IF EXISTS lake.{target.table}")
-    if spark.catalog.tableExists("lake.gold.pipeline_runs"):
-        spark.sql(f"DELETE FROM lake.gold.pipeline_runs WHERE domain = 'wap{suffix}'")
+    return throwaway_bronze("wap_", "wap")
 
 
 def publish(spark, tables, kinds, *, max_reject_ratio=0.5, keep_repeats=False):
