@@ -1,65 +1,32 @@
-"""The Iceberg tables each domain's Spark jobs write, declared once, and the Airflow Assets naming them."""
+"""The Iceberg tables each domain's Spark jobs write, as Airflow Assets, from the declaration in include/tables.py."""
 
 from __future__ import annotations
 
 from airflow.sdk import Asset
 
+from include.tables import DECLARED
+
 CATALOG = "lake"
 LAYERS = ("raw", "bronze", "gold")
 
-# Every gold table, by domain. The serve DAG is scheduled on all of them, so a new gold table is served once it
-# is listed here (its domain's gold task declares it through LAYER_WRITES), without editing the serve DAG.
+# Every gold table, by domain, in declaration order (spark/lakehouse_jobs/tables.toml). The serve DAG is scheduled
+# on all of them, so a new gold table is served once it is declared there, without editing the serve DAG.
 GOLD_TABLES: dict[str, tuple[str, ...]] = {
-    "tweets": ("gold.tweets_per_hour", "gold.tweets_per_day", "gold.tweets_by_language", "gold.tweets_by_country"),
-    "products": (
-        "gold.product_master",
-        "gold.products_by_department",
-        "gold.product_shelf_life",
-        "gold.products_expiring",
-    ),
-    "rentals": ("gold.top_countries", "gold.films_per_category"),
-    "users": ("gold.users", "gold.user_statistics"),
-    "trips": ("gold.trips", "gold.trip_groups", "gold.trips_weekly"),
-    # Run summaries (extraction + bronze reconciliation) of every domain, for the "Pipeline health" dashboard.
-    "ops": ("gold.pipeline_runs",),
+    domain: tables
+    for domain in DECLARED.domains
+    if (tables := tuple(table.qualified for table in DECLARED.gold_tables(domain)))
 }
-PIPELINE_RUNS = "gold.pipeline_runs"
-# Older slices a run moved rows out of (see include/slice_changes.py).
-SLICE_CHANGES = "ops.slice_changes"
-# The rentals source tables Spark copies, each into raw.rentals_<name> and bronze.rentals_<name>.
-RENTALS_SOURCE_TABLES = (
-    *("country", "city", "address", "category", "film", "film_category"),
-    *("store", "staff", "inventory", "customer", "rental", "payment"),
-)
 
-
-def _bronze(entity: str) -> tuple[str, ...]:
-    return f"bronze.{entity}", f"bronze.{entity}_rejects", PIPELINE_RUNS
-
-
-# What each layer's job writes, by domain: the outlets of the DAGs' Spark tasks.
+# What each layer's job writes, by domain: the outlets of the DAGs' Spark tasks. A domain's gold job writes its gold
+# tables and what the declaration adds (``gold_also``: the slices rows moved out of, see include/slice_changes.py).
 LAYER_WRITES: dict[str, dict[str, tuple[str, ...]]] = {
-    "tweets": {"raw": ("raw.tweets", "ops.extractions"), "bronze": _bronze("tweets"), "gold": GOLD_TABLES["tweets"]},
-    "products": {
-        "raw": ("raw.products", "ops.processed_files"),
-        "bronze": _bronze("products"),
-        "gold": (*GOLD_TABLES["products"], SLICE_CHANGES),
-    },
-    "rentals": {
-        "raw": tuple(f"raw.rentals_{t}" for t in RENTALS_SOURCE_TABLES),
-        "bronze": (*(f"bronze.rentals_{t}" for t in RENTALS_SOURCE_TABLES), *_bronze("rentals")[1:]),
-        "gold": GOLD_TABLES["rentals"],
-    },
-    "users": {
-        "raw": ("raw.users", "ops.extractions"),
-        "bronze": _bronze("users"),
-        "gold": (*GOLD_TABLES["users"], SLICE_CHANGES),
-    },
-    "trips": {
-        "raw": ("raw.trips", "ops.processed_files"),
-        "bronze": _bronze("trips"),
-        "gold": (*GOLD_TABLES["trips"], SLICE_CHANGES),
-    },
+    domain.name: {
+        "raw": domain.raw,
+        "bronze": domain.bronze,
+        "gold": (*GOLD_TABLES.get(domain.name, ()), *domain.gold_also),
+    }
+    for domain in DECLARED.domains.values()
+    if domain.raw or domain.bronze
 }
 
 

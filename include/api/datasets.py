@@ -1,18 +1,20 @@
-"""The REST API's dataset registry: each served gold table declared once (columns, filters, page key, lookup key).
+"""The REST API's dataset registry: the served gold tables (columns, filters, page key, lookup key) as checked data.
 
-The declarations are data, in ``datasets.toml`` next to this module; ``REGISTRY`` holds them as checked ``Dataset``
-objects. A new gold table is served by the API once it has an entry there: the routes, their query parameters and
-validation, the OpenAPI schemas and the catalogue entry are all generated from it. This module imports nothing
+A gold table is declared once, in spark/lakehouse_jobs/tables.toml (read through include/tables.py): its name,
+domain, description, slicing and columns with descriptions, and in its ``[gold.api]`` part how the API serves it.
+``REGISTRY`` holds the tables that have one as checked ``Dataset`` objects; the routes, their query parameters and
+validation, the OpenAPI schemas and the catalogue entries are all generated from it. This module imports nothing
 heavy so that the serve DAG can read ``key_columns`` from it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from include.tables import DECLARED, declarations
 
 ColumnType = Literal["date", "datetime", "int", "float", "str", "bool"]
 Direction = Literal["asc", "desc"]
@@ -179,12 +181,13 @@ def check(dataset: Dataset) -> None:
         raise ValueError(f"dataset {dataset.name}: " + "; ".join(problems))
 
 
-DS_COLUMN = Column("ds", "date", "The slice (the pipeline run's data date) the row was loaded from.", "2026-11-20")
-DECLARATIONS = Path(__file__).with_name("datasets.toml")
+def _column(declared: declarations.Column) -> Column:
+    if declared.example is None:
+        raise ValueError(f"column {declared.name!r} needs an example to be served by the API")
+    return Column(declared.name, declared.type, declared.description, declared.example, declared.nullable)
 
 
-def _column(name: str, type_: str, description: str, example: Any) -> Column:
-    return Column(name, type_.removesuffix("?"), description, example, nullable=type_.endswith("?"))
+DS_COLUMN = _column(DECLARED.shared["ds"])
 
 
 def _filter(entry: dict[str, Any], patterns: dict[str, str]) -> Filter:
@@ -198,28 +201,40 @@ def _filter(entry: dict[str, Any], patterns: dict[str, str]) -> Filter:
     raise ValueError(f"a filter needs `range`, `equals` or `contains`: {entry}")
 
 
-def _dataset(entry: dict[str, Any], patterns: dict[str, str]) -> Dataset:
-    entry = dict(entry)
-    if "key_pattern" in entry:
-        entry["key_pattern"] = patterns[entry["key_pattern"]]
+def dataset(table: declarations.Table, patterns: dict[str, str]) -> Dataset:
+    """The API dataset of a gold table whose declaration has an ``api`` part (``[gold.api]``), checked.
+
+    Raises:
+        ValueError: an inconsistent declaration (``check``), a filter of no known kind, or a column without example.
+        TypeError: an ``api`` field ``Dataset`` or its filter does not have.
+    """
+    api = dict(table.api or {})
+    omit = set(api.pop("omit", ()))
+    if omit - {c.name for c in table.columns}:
+        raise ValueError(f"dataset {table.name}: omitted columns {sorted(omit)} must be declared columns")
+    if "key_pattern" in api:
+        api["key_pattern"] = patterns[api["key_pattern"]]
     return Dataset(
-        columns=(DS_COLUMN, *(_column(*column) for column in entry.pop("columns"))),
-        sort=tuple((name, direction) for name, direction in entry.pop("sort")),
-        filters=tuple(_filter(item, patterns) for item in entry.pop("filters", ())),
-        **entry,
+        name=table.name,
+        domain=table.domain,
+        description=table.description,
+        snapshot=table.snapshot,
+        columns=tuple(_column(c) for c in table.columns if c.name not in omit),
+        sort=tuple((name, direction) for name, direction in api.pop("sort")),
+        filters=tuple(_filter(item, patterns) for item in api.pop("filters", ())),
+        **api,
     )
 
 
-def load(path: Path = DECLARATIONS) -> tuple[Dataset, ...]:
-    """The datasets declared in ``path`` (``datasets.toml``), each checked.
+def load(path: Path = declarations.DECLARATIONS) -> tuple[Dataset, ...]:
+    """The datasets of the gold tables ``path`` (``tables.toml``) declares with an ``[gold.api]`` part, each checked.
 
     Raises:
         ValueError: an inconsistent declaration (``check``), or a filter of no known kind.
         TypeError: a declaration with a field ``Dataset`` or its filter does not have.
     """
-    with path.open("rb") as file:
-        declared = tomllib.load(file)
-    return tuple(_dataset(entry, declared["patterns"]) for entry in declared["datasets"])
+    declared = DECLARED if path == declarations.DECLARATIONS else declarations.load(path)
+    return tuple(dataset(table, declared.patterns) for table in declared.gold if table.api is not None)
 
 
 REGISTRY: tuple[Dataset, ...] = load()

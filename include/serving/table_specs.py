@@ -1,15 +1,18 @@
-"""Per-table serving extras, declared once: PostGIS point columns in PostgreSQL, secondary indexes in TiDB.
+"""Per-table serving extras: PostGIS point columns in PostgreSQL, secondary indexes in TiDB.
 
-The loaders know nothing of any particular table: they take these as arguments, and the serve tasks look them
-up here with ``serving_extras(table)``. A table not listed gets none (the loaders behave as before). This module
-imports nothing heavy, so the serve DAG can read it at parse time.
+They are declared with the table (``[gold.serving]`` in spark/lakehouse_jobs/tables.toml). The loaders know nothing
+of any particular table: they take these as arguments, and the serve tasks look them up here with
+``serving_extras(table)``. A table without any gets none (the loaders behave as before). This module imports nothing
+heavy, so the serve DAG can read it at parse time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-WGS84 = 4326
+from include.tables import DECLARED, declarations
+
+WGS84 = declarations.WGS84
 
 
 @dataclass(frozen=True)
@@ -63,31 +66,20 @@ class ServingExtras:
 
 NONE = ServingExtras()
 
-# By gold table name (without namespace), among those include/assets.py declares (GOLD_TABLES).
+
+def _extras(table: declarations.Table) -> ServingExtras:
+    return ServingExtras(
+        points=tuple(PointColumn(p.name, p.longitude, p.latitude, p.srid) for p in table.points),
+        tidb_indexes=tuple(SecondaryIndex(i.name, i.columns) for i in table.tidb_indexes),
+    )
+
+
+# By gold table name (without namespace): the tables whose `[gold.serving]` declares any.
 EXTRAS: dict[str, ServingExtras] = {
-    "trips": ServingExtras(
-        points=(
-            PointColumn("origin_geom", "origin_longitude", "origin_latitude"),
-            PointColumn("destination_geom", "destination_longitude", "destination_latitude"),
-        ),
-        # The weekly-average question filters the origin point to a box and trip_date to a range. A B-tree seeks
-        # on its first column's range and filters the others inside the index: the date-first index serves short
-        # date ranges, the longitude-first one small boxes over long ranges; the optimizer picks. (No region index
-        # yet: the loader cannot index a string column of a rows table created before the index, see tidb.py.)
-        tidb_indexes=(
-            SecondaryIndex("trip_date_origin", ("trip_date", "origin_longitude", "origin_latitude")),
-            SecondaryIndex("origin_date", ("origin_longitude", "origin_latitude", "trip_date")),
-        ),
-    ),
-    "trip_groups": ServingExtras(
-        points=(
-            PointColumn("origin_cell_geom", "origin_cell_longitude", "origin_cell_latitude"),
-            PointColumn("destination_cell_geom", "destination_cell_longitude", "destination_cell_latitude"),
-        ),
-    ),
+    table.name: _extras(table) for table in DECLARED.gold if table.points or table.tidb_indexes
 }
 
 
 def serving_extras(table: str) -> ServingExtras:
-    """The extras of gold table ``table`` (without namespace); none for a table not listed."""
+    """The extras of gold table ``table`` (without namespace); none for a table without any."""
     return EXTRAS.get(table, NONE)

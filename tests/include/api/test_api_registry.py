@@ -45,38 +45,62 @@ def test_inconsistent_declarations_fail_at_import(change, message):
 
 
 DECLARED = """
+[shared]
+ds = ["date", "The slice.", "2026-11-20"]
+_loaded_at = ["datetime", "When it was loaded.", "2026-11-21T01:05:00Z"]
+
 [patterns]
 code = '^[a-z]{2}$'
 
-[[datasets]]
+[domains.tests]
+freshness = { warn_after = [1, "day"], error_after = [2, "day"] }
+
+[[gold]]
 name = "codes"
-path = "tests/codes"
 domain = "tests"
-summary = "Codes"
 description = "One row per code."
+key = ["code"]
+snapshot = false
+columns = [
+    ["code", "str", "A code.", "en"],
+    ["label", "str?", "Its label.", "English"],
+    ["n", "int", "N.", 3],
+    ["_hidden", "str", "Not served by the API."],
+]
+
+[gold.api]
+path = "tests/codes"
+summary = "Codes"
 sort = [["code", "asc"]]
 key = "code"
 key_pattern = "code"
-snapshot = false
-columns = [["code", "str", "A code.", "en"], ["label", "str?", "Its label.", "English"], ["n", "int", "N.", 3]]
+omit = ["_hidden"]
 
-[[datasets.filters]]
+[[gold.api.filters]]
 equals = "code"
 param = "code"
 description = "One code."
 example = "en"
 pattern = "code"
 max_length = 2
+
+[[gold]]
+name = "not_served"
+domain = "tests"
+description = "A gold table the API does not serve."
+key = []
+snapshot = true
+columns = []
 """
 
 
 def test_declarations_are_read_from_toml(tmp_path):
-    from include.api.datasets import DS_COLUMN, load
+    from include.api.datasets import load
 
-    (path := tmp_path / "datasets.toml").write_text(DECLARED)
-    (codes,) = load(path)
+    (path := tmp_path / "tables.toml").write_text(DECLARED)
+    (codes,) = load(path)  # `not_served` has no [gold.api]; `_hidden` is omitted
     assert codes.columns == (
-        DS_COLUMN,
+        Column("ds", "date", "The slice.", "2026-11-20"),
         Column("code", "str", "A code.", "en"),
         Column("label", "str", "Its label.", "English", nullable=True),
         Column("n", "int", "N.", 3),
@@ -95,12 +119,13 @@ def test_declarations_are_read_from_toml(tmp_path):
     [
         (("equals = ", "matches = "), ValueError),  # a filter of no known kind
         (('summary = "Codes"', 'summary = "Codes"\nsumary = "typo"'), TypeError),
+        (('["_hidden", "str", "Not served by the API."]', '["_shown", "str", "No example."]'), ValueError),
     ],
 )
 def test_a_mistyped_declaration_fails_at_import(tmp_path, edit, error):
     from include.api.datasets import load
 
-    (path := tmp_path / "datasets.toml").write_text(DECLARED.replace(*edit))
+    (path := tmp_path / "tables.toml").write_text(DECLARED.replace(*edit))
     with pytest.raises(error):
         load(path)
 
