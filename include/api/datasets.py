@@ -214,6 +214,11 @@ def dataset(table: declarations.Table, patterns: dict[str, str]) -> Dataset:
         raise ValueError(f"dataset {table.name}: omitted columns {sorted(omit)} must be declared columns")
     if "key_pattern" in api:
         api["key_pattern"] = patterns[api["key_pattern"]]
+    # Pages and lookups must be unique: the sort covers the table's key, a lookup is by the whole key.
+    if not set(table.key) <= {name for name, _ in api["sort"]}:
+        raise ValueError(f"dataset {table.name}: the sort must include the table's key {list(table.key)}")
+    if api.get("key") is not None and (api["key"],) != table.key:
+        raise ValueError(f"dataset {table.name}: the lookup key must be the table's key {list(table.key)}")
     return Dataset(
         name=table.name,
         domain=table.domain,

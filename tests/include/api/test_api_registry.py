@@ -120,6 +120,7 @@ def test_declarations_are_read_from_toml(tmp_path):
         (("equals = ", "matches = "), ValueError),  # a filter of no known kind
         (('summary = "Codes"', 'summary = "Codes"\nsumary = "typo"'), TypeError),
         (('["_hidden", "str", "Not served by the API."]', '["_shown", "str", "No example."]'), ValueError),
+        (('key = ["code"]', 'key = ["code", "n"]'), ValueError),  # neither sorted nor looked up by its whole key
     ],
 )
 def test_a_mistyped_declaration_fails_at_import(tmp_path, edit, error):
