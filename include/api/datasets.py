@@ -201,7 +201,7 @@ def _filter(entry: dict[str, Any], patterns: dict[str, str]) -> Filter:
     raise ValueError(f"a filter needs `range`, `equals` or `contains`: {entry}")
 
 
-def dataset(table: declarations.Table, patterns: dict[str, str]) -> Dataset:
+def api_dataset(table: declarations.Table, patterns: dict[str, str]) -> Dataset:
     """The API dataset of a gold table whose declaration has an ``api`` part (``[gold.api]``), checked.
 
     Raises:
@@ -215,7 +215,7 @@ def dataset(table: declarations.Table, patterns: dict[str, str]) -> Dataset:
     if "key_pattern" in api:
         api["key_pattern"] = patterns[api["key_pattern"]]
     # Pages and lookups must be unique: the sort covers the table's key, a lookup is by the whole key.
-    if not set(table.key) <= {name for name, _ in api["sort"]}:
+    if not set(table.key) <= {name for name, _ in api.get("sort", ())}:
         raise ValueError(f"dataset {table.name}: the sort must include the table's key {list(table.key)}")
     if api.get("key") is not None and (api["key"],) != table.key:
         raise ValueError(f"dataset {table.name}: the lookup key must be the table's key {list(table.key)}")
@@ -225,7 +225,7 @@ def dataset(table: declarations.Table, patterns: dict[str, str]) -> Dataset:
         description=table.description,
         snapshot=table.snapshot,
         columns=tuple(_column(c) for c in table.columns if c.name not in omit),
-        sort=tuple((name, direction) for name, direction in api.pop("sort")),
+        sort=tuple((name, direction) for name, direction in api.pop("sort", ())),
         filters=tuple(_filter(item, patterns) for item in api.pop("filters", ())),
         **api,
     )
@@ -239,7 +239,7 @@ def load(path: Path = declarations.DECLARATIONS) -> tuple[Dataset, ...]:
         TypeError: a declaration with a field ``Dataset`` or its filter does not have.
     """
     declared = DECLARED if path == declarations.DECLARATIONS else declarations.load(path)
-    return tuple(dataset(table, declared.patterns) for table in declared.gold if table.api is not None)
+    return tuple(api_dataset(table, declared.patterns) for table in declared.gold if table.api is not None)
 
 
 REGISTRY: tuple[Dataset, ...] = load()
