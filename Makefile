@@ -32,7 +32,7 @@ images:
 	  $(MAKE) setup && source .env.local && $(PY) -m devtools.podman_stack images; \
 	else \
 	  docker build -t lakehouse-spark:latest spark && \
-	  docker build -t lakehouse-api:latest -f include/api/Dockerfile include; \
+	  docker build --build-context spark=spark -t lakehouse-api:latest -f include/api/Dockerfile include; \
 	fi
 
 lint: setup

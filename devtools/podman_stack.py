@@ -186,7 +186,9 @@ def build_api_image(base: str | None = None) -> tuple[str, float]:
     base = base or spark_base_image()
     image = f"{API_REPO}:latest"
     ca = "/etc/ssl/certs/ca-certificates.crt"
+    # The table declarations (include/tables.py reads spark/lakehouse_jobs/tables.toml) come from the Spark context.
     args = ["--build-arg", f"PYTHON_BASE={base}", "--volume", f"{ca}:{ca}:ro"]
+    args += ["--build-context", f"spark={SPARK_CONTEXT}"]
     return image, _build(image, API_CONTEXT, API_CONTEXT / "api" / "Dockerfile", *args)
 
 
