@@ -172,3 +172,100 @@ def pyiceberg_catalog(s3_endpoint: str, catalog_db: str):
             "s3.region": "us-east-1",
         },
     )
+
+
+class CuttableProxy:
+    """A TCP proxy on a free port in front of ``upstream`` (host, port) that can go away, as a dead server does.
+
+    ``cut()`` closes the listener and resets every open connection, so clients see resets, then refusals;
+    ``restore()`` listens again on the same port (an endpoint URL stays valid). With ``cut_on``, the proxy cuts
+    itself when a request towards ``upstream`` contains those bytes (e.g. the path of a table's data files), so the
+    cut falls exactly inside the read or write it names. The S3 endpoint tests use it in front of moto.
+    """
+
+    def __init__(self, upstream: tuple[str, int], cut_on: bytes | None = None) -> None:
+        import threading
+
+        self.upstream = upstream
+        self.cut_on = cut_on
+        self.cut_done = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener = self._listen(0)
+        self.port = self._listener.getsockname()[1]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _listen(self, port: int) -> socket.socket:
+        import threading
+
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(64)
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return listener
+
+    def _accept(self, listener: socket.socket) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                _close(client)
+                continue
+            with self._lock:
+                self._sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
+        try:
+            while data := source.recv(64 * 1024):
+                if upstream and self.cut_on is not None and self.cut_on in data:
+                    self.cut()
+                    return
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(source)
+            _close(sink)
+
+    def cut(self) -> None:
+        """Stop listening and reset every open connection."""
+        import contextlib
+
+        _close(self._listener)
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # a zero linger sends RST: the connection is reset, as a dead server's
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            _close(sock)
+        self.cut_done.set()
+
+    def restore(self) -> None:
+        """Listen again on the same port; no more cuts until ``cut_on`` is set again."""
+        self.cut_on = None
+        self.cut_done.clear()
+        self._listener = self._listen(self.port)
+
+    def close(self) -> None:
+        self.cut_on = None
+        self.cut()
+
+
+def _close(sock: socket.socket) -> None:
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
