@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import logging
 import os
 import shutil
@@ -32,23 +34,52 @@ os.environ.update(
 
 
 # --- parallel runs (pytest-xdist) ------------------------------------------------------------------------------
-# The end-to-end pipeline tests share session fixtures (one DAG run of each domain, read by several modules, and the
-# serve test serves whatever the others wrote), so they form one group, run by one worker. The container and
-# cluster tests form a second (they bring their own services), and every other module is a group of its own (its
-# module fixtures, such as a dbt build, then run once). The two long groups are collected first, and with
-# `--no-loadscope-reorder` handed out first, so both workers start on them at once. The groups are xdist scopes
-# chosen by the scheduler below: xdist 3.8's own `xdist_group` marks rename node ids, which pytest 9.2 ignores.
-# The backfill test brings its own catalogs (it reads no session DAG run), so it is a long group of its own, handed to
-# whichever worker is free first.
-LONG_GROUPS = ("pipelines", "clusters", "backfills")
+# The wall time is the longer of the two workers, so a module goes where it shares what it costs and is otherwise free
+# to go to whichever worker is idle. The groups are xdist scopes chosen by the scheduler below (xdist 3.8's own
+# `xdist_group` marks rename node ids, which pytest 9.2 ignores); a group runs on one worker, in one process, so its
+# session fixtures are made once:
+# - "pipelines": the integration modules that read a session DAG run (`SHARED_RUNS`, tests/integration/conftest.py),
+#   and the rentals module, whose gold only the serve test serves (rentals is collected before serve); a module that
+#   makes runs of its own and checks its own serving (products) or serves nothing (the backfill) is a group of its
+#   own, so that it does not lengthen this one;
+# - "clusters": the container and cluster tests (podman, the proxy, the image and a lake of their own);
+# - "spark": the modules that use the session's SparkSession (`spark`), so that one JVM serves every transform test;
+# - every other module is a group of its own (its module fixtures, such as a dbt build, then run once).
+# Groups are handed out in collection order (`--no-loadscope-reorder`), and the long ones are collected first, longest
+# first, so that both workers start on one and the short modules fill in at the end.
+SHARED_RUNS = frozenset({"tweets_run", "users_run", "trips_run"})
+SERVED_BY_SERVE = frozenset({"tests/integration/test_rentals_pipeline.py"})
+SPARK_FIXTURES = frozenset({"spark", "throwaway_bronze"})
+LONG_GROUPS = (
+    "pipelines",
+    "clusters",
+    "tests/integration/test_backfills.py",
+    "tests/integration/test_products_pipeline.py",
+    "tests/spark/test_spark_faults.py",
+    "spark",
+)
+
+
+@functools.cache
+def _requested(module: str) -> frozenset[str]:
+    """The argument names of the module's functions (its tests and fixtures): the fixtures it asks for by name."""
+    try:
+        tree = ast.parse((ROOT / module).read_text())
+    except (OSError, SyntaxError):
+        return frozenset()
+    functions = (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))
+    return frozenset(arg.arg for f in functions for arg in (*f.args.posonlyargs, *f.args.args, *f.args.kwonlyargs))
 
 
 def _xdist_group(module: str) -> str:
     if module.startswith("tests/integration/containers/") or module == "tests/integration/test_standalone_cluster.py":
         return "clusters"
-    if module == "tests/integration/test_backfills.py":
-        return "backfills"
-    return "pipelines" if module.startswith("tests/integration/") else module
+    requested = _requested(module)
+    if module in SERVED_BY_SERVE or (module.startswith("tests/integration/") and requested & SHARED_RUNS):
+        return "pipelines"
+    if requested & SPARK_FIXTURES:
+        return "spark"
+    return module
 
 
 def pytest_collection_modifyitems(config, items):
