@@ -90,7 +90,7 @@ for line in sys.argv[1:]:
 
 @dataclass
 class Lake:
-    """This module's S3 (moto, and the proxy the faulted runs use), its two catalogs, and the clean slices."""
+    """This module's S3 (moto, and the proxy the faulted runs use), its three catalogs, and the clean slices."""
 
     moto: str
     proxy: local_stack.CuttableProxy
