@@ -11,6 +11,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from lakehouse_jobs.errors import one_line
 from lakehouse_jobs.job import Job
 
 
@@ -50,11 +51,6 @@ def build_parser(registry: dict[str, dict[str, Job]]) -> argparse.ArgumentParser
     return parser
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     registry = _registry()
@@ -74,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             spark.stop()
     except Exception as exc:  # noqa: BLE001 - the contract is one line and a non-zero exit, whatever failed
         traceback.print_exc(file=sys.stderr)
-        print(f"{args.domain} {args.layer} ds={args.ds} failed: {_one_line(exc)}", file=sys.stderr, flush=True)
+        print(f"{args.domain} {args.layer} ds={args.ds} failed: {one_line(exc)}", file=sys.stderr, flush=True)
         return 1
     print(f"{args.domain} {args.layer} ds={args.ds} done: {result}", flush=True)
     return 0

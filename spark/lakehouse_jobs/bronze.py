@@ -17,14 +17,17 @@ summary is upserted into ``gold.pipeline_runs`` last, saying ``published``, ``re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame, Observation, Window
 from pyspark.sql import functions as F
 
 from lakehouse_jobs import ops, wap
 from lakehouse_jobs.iceberg import qualified, read_slice, replace_slice
+from lakehouse_jobs.steps import step
 
 log = logging.getLogger(__name__)
 
@@ -193,14 +196,13 @@ def run_layer(spark, layer: Layer, ds: str, *, max_reject_ratio: float) -> Recon
     """Run a domain's bronze layer for slice ``ds``: classify, reconcile, gate, publish, check what was written."""
     raw = read_raw(spark, layer, ds)
     history = layer.history(spark, ds) if layer.history else None
-    parsed = layer.parse(raw)
     return publish_slice(
-        parsed,
-        raw.count(),
+        layer.parse(raw),
+        raw.count(),  # from Iceberg's metadata: no pass over the data
         domain=layer.domain,
         ds=ds,
-        accepted=layer.records(parsed, history),
-        rejected=layer.rejected(parsed),
+        accepted=lambda parsed: layer.records(parsed, history),
+        rejected=layer.rejected,
         bronze=layer.bronze,
         rejects=layer.rejects,
         max_reject_ratio=max_reject_ratio,
@@ -211,15 +213,28 @@ def run_layer(spark, layer: Layer, ds: str, *, max_reject_ratio: float) -> Recon
 
 @dataclass(frozen=True)
 class Part:
-    """One table of a slice to publish: its classified rows, raw count, accepted rows, rejects and target."""
+    """One table of a slice to publish.
+
+    Attributes:
+        classified: one row per raw record with its ``kind`` (a valid row is ``record`` or ``duplicate``).
+        raw_count: the raw records of the slice, counted on their own (the classification must account for each).
+        accepted: classified rows -> the rows bronze keeps (de-duplicated).
+        rejected: classified rows -> the reject rows.
+        bronze: the bronze table.
+        name: the source table, for a domain of several.
+        key: the bronze columns that identify a row, audited unique in the slice.
+
+    ``accepted`` and ``rejected`` are functions of the classified rows because the engine counts the kinds while
+    the rejects are written (an ``Observation`` on the same pass), rather than in a pass of its own.
+    """
 
     classified: DataFrame
     raw_count: int
-    accepted: DataFrame
-    rejected: DataFrame
+    accepted: Callable[[DataFrame], DataFrame]
+    rejected: Callable[[DataFrame], DataFrame]
     bronze: Target
     name: str = ""
-    key: tuple[str, ...] = ()  # the bronze columns that identify a row, audited unique in the slice
+    key: tuple[str, ...] = ()
 
 
 def publish_slice(
@@ -228,8 +243,8 @@ def publish_slice(
     *,
     domain: str,
     ds: str,
-    accepted: DataFrame,
-    rejected: DataFrame,
+    accepted: Callable[[DataFrame], DataFrame],
+    rejected: Callable[[DataFrame], DataFrame],
     bronze: Target,
     rejects: Target,
     max_reject_ratio: float,
@@ -244,9 +259,55 @@ def publish_slice(
     return recon
 
 
-def _valid_counts(part: Part) -> tuple[int, int, int]:
-    """(headers, valid, rejects) of a part, from one pass over its classified rows; fails on an unaccounted record."""
-    counts = kind_counts(part.classified)
+KINDS = (HEADER, RECORD, DUPLICATE, REJECT)
+# AQE replaces a stage whose result is empty by an empty relation, and the Observation on it is dropped with it: its
+# metrics never arrive and ``Observation.get`` waits for ever. Off (for the session's SQL) while an observed write runs.
+_EXCLUDED_RULES = "spark.sql.adaptive.optimizer.excludedRules"
+_EMPTY_RELATION_RULE = "org.apache.spark.sql.execution.adaptive.AQEPropagateEmptyRelation"
+
+
+@contextmanager
+def _observable(spark) -> Iterator[None]:
+    """Run the block with AQE's empty-relation propagation off, so that every ``Observation`` in it is reported."""
+    previous = spark.conf.get(_EXCLUDED_RULES, None)
+    spark.conf.set(_EXCLUDED_RULES, f"{previous},{_EMPTY_RELATION_RULE}" if previous else _EMPTY_RELATION_RULE)
+    try:
+        yield
+    finally:
+        if previous:
+            spark.conf.set(_EXCLUDED_RULES, previous)
+        else:
+            spark.conf.unset(_EXCLUDED_RULES)
+
+
+def _observed(part: Part, index: int) -> tuple[DataFrame, Observation]:
+    """The part's classified rows, counting each kind in whichever pass reads them first."""
+    observation = Observation(f"kinds_{index}")
+    metrics = [F.count(F.when(F.col("kind") == kind, 1)).alias(kind) for kind in KINDS]
+    return part.classified.observe(observation, *metrics), observation
+
+
+OBSERVATION_WAIT_S = 60.0
+
+
+def _metrics(observation: Observation, recount: Callable[[], dict[str, int]], what: str) -> dict[str, int]:
+    """The metrics of ``observation`` once its write has run, or ``recount()`` if they do not arrive in time.
+
+    They arrive through Spark's listener bus just after the action; ``Observation.get`` would wait for ever if a plan
+    rewrite dropped the observation (see ``_observable``), so the wait is bounded and a pass of its own counts instead.
+    """
+    arrived: dict[str, dict] = {}
+    waiter = threading.Thread(target=lambda: arrived.setdefault("metrics", observation.get), daemon=True)
+    waiter.start()
+    waiter.join(OBSERVATION_WAIT_S)
+    if "metrics" in arrived:
+        return arrived["metrics"]
+    log.warning("%s: no observed counts after %.0f s; counting in a pass of its own", what, OBSERVATION_WAIT_S)
+    return recount()
+
+
+def _valid_counts(part: Part, counts: dict[str, int]) -> tuple[int, int, int]:
+    """(headers, valid, rejects) of a part from its kind counts; fails on an unaccounted record."""
     headers, rejects = counts.get(HEADER, 0), counts.get(REJECT, 0)
     valid = counts.get(RECORD, 0) + counts.get(DUPLICATE, 0)
     if headers + valid + rejects != part.raw_count:
@@ -268,9 +329,11 @@ def publish_parts(
     ``main`` is fast-forwarded (the rejects only when the reject ratio refuses the slice) and the run summary is
     upserted into ``gold.pipeline_runs`` last, with the status ``published``, ``rejected`` or ``failed_audit``.
 
+    Each part's classified rows are read twice, once per write: the rejects' write also counts every kind (an
+    ``Observation``), the bronze write counts the rows it keeps; the audit's counts are Iceberg metadata.
+
     Args:
-        parts: the slice's tables (one for most domains); ``classified`` holds one row per raw record with its
-            ``kind`` (a valid row is ``record`` or ``duplicate``), ``accepted`` the rows bronze keeps.
+        parts: the slice's tables (one for most domains); see ``Part``.
         domain: the domain, for ``gold.pipeline_runs`` (one summary over all parts).
         ds: the slice.
         rejects: the rejects table and schema, shared by the parts.
@@ -278,23 +341,37 @@ def publish_parts(
         unit: what a record is, for the messages.
 
     Raises:
-        AssertionError: a record is unaccounted for in the classification (before anything is written).
+        AssertionError: a record is unaccounted for in the classification (found while the rejects are written to
+            the branch, before anything is published).
         AuditFailed: the branch does not hold what was classified; ``main`` is unchanged, the branch kept.
         RejectRatioExceeded: too many rejects; the rejects and the run summary (``rejected``) are published,
             bronze is not (its branch is kept for inspection).
     """
     spark = parts[0].classified.sparkSession
-    counted = [_valid_counts(p) for p in parts]
     branch = wap.branch_name(domain, "bronze", ds)
-    all_rejects = parts[0].rejected
-    for part in parts[1:]:
-        all_rejects = all_rejects.unionByName(part.rejected)
-    wap.start_branch(spark, rejects.table, rejects.schema, branch)
-    replace_slice(all_rejects, rejects.table, rejects.schema, ds, branch=branch)
+    observed = [_observed(part, i) for i, part in enumerate(parts)]
+    all_rejects = None
+    for part, (classified, _) in zip(parts, observed, strict=True):
+        refused = part.rejected(classified)
+        all_rejects = refused if all_rejects is None else all_rejects.unionByName(refused)
+    with step(spark, f"{domain} bronze: write rejects"), _observable(spark):  # the pass that also counts every kind
+        wap.start_branch(spark, rejects.table, rejects.schema, branch)
+        replace_slice(all_rejects, rejects.table, rejects.schema, ds, branch=branch)
+    counted = [
+        _valid_counts(part, _metrics(obs, lambda p=part: kind_counts(p.classified), f"{domain} bronze kinds"))
+        for part, (_, obs) in zip(parts, observed, strict=True)
+    ]
+    accepted_counts = []
     for part in parts:
-        wap.start_branch(spark, part.bronze.table, part.bronze.schema, branch)
-        replace_slice(part.accepted, part.bronze.table, part.bronze.schema, ds, branch=branch)
-    recons, problems = _audit(parts, counted, rejects, ds, branch)
+        counter = Observation(f"accepted_{len(accepted_counts)}")
+        kept = part.accepted(part.classified).observe(counter, F.count(F.lit(1)).alias("rows"))
+        with step(spark, f"{domain} bronze: write {part.bronze.table}"), _observable(spark):
+            wap.start_branch(spark, part.bronze.table, part.bronze.schema, branch)
+            replace_slice(kept, part.bronze.table, part.bronze.schema, ds, branch=branch)
+        recount = lambda p=part: {"rows": p.accepted(p.classified).count()}  # noqa: E731
+        accepted_counts.append(_metrics(counter, recount, f"{domain} bronze {part.bronze.table}")["rows"])
+    with step(spark, f"{domain} bronze: audit"):
+        recons, problems = _audit(parts, counted, accepted_counts, rejects, ds, branch)
     totals = {
         "raw": sum(r.records for r in recons),
         "accepted": sum(r.accepted for r in recons),
@@ -312,27 +389,36 @@ def publish_parts(
         )
     worst = max(recons, key=lambda r: r.reject_ratio)
     if worst.reject_ratio > max_reject_ratio:
-        wap.publish(spark, [rejects.table], branch, ds)
+        with step(spark, f"{domain} bronze: publish"):
+            wap.publish(spark, [rejects.table], branch, ds)
         ops.publish_run(spark, domain, ds, **totals, status="rejected")
         raise RejectRatioExceeded(
             f"{worst.rejects} of {worst.records} {worst.table + ' ' if worst.table else ''}{unit} rejected "
             f"({worst.reject_ratio:.2%}) > max_reject_ratio {max_reject_ratio:.2%}; see {rejects.table} ds={ds} "
             f"(the refused bronze slice is on branch {branch})"
         )
-    wap.publish(spark, [*(p.bronze.table for p in parts), rejects.table], branch, ds)
-    ops.publish_run(spark, domain, ds, **totals, status="published")
+    with step(spark, f"{domain} bronze: publish"):
+        wap.publish(spark, [*(p.bronze.table for p in parts), rejects.table], branch, ds)
+    with step(spark, f"{domain} bronze: run summary"):
+        ops.publish_run(spark, domain, ds, **totals, status="published")
     return recons
 
 
-def _audit(parts, counted, rejects: Target, ds: str, branch: str) -> tuple[list[Reconciliation], list[str]]:
-    """Reconcile each part against what its branch holds; returns the reconciliations and the problems found."""
+def _audit(
+    parts, counted, accepted_counts, rejects: Target, ds: str, branch: str
+) -> tuple[list[Reconciliation], list[str]]:
+    """Reconcile each part against what its branch holds; returns the reconciliations and the problems found.
+
+    The slices' row counts come from the branch's Iceberg metadata (what the commits recorded); only the key check
+    reads data, and only the key columns.
+    """
     spark = parts[0].classified.sparkSession
     problems = []
     written_rejects = read_slice(spark, rejects.table, ds, branch=branch).count()
     if written_rejects != sum(c[2] for c in counted):
         problems.append(f"{rejects.table} holds {written_rejects} rows, {sum(c[2] for c in counted)} were refused")
     recons = []
-    for part, (headers, valid, refused) in zip(parts, counted, strict=True):
+    for part, (headers, valid, refused), accepted in zip(parts, counted, accepted_counts, strict=True):
         written = read_slice(spark, part.bronze.table, ds, branch=branch)
         n = written.count()
         recon = Reconciliation(part.raw_count, n, valid - n, refused, headers, part.name)
@@ -342,7 +428,6 @@ def _audit(parts, counted, rejects: Target, ds: str, branch: str) -> tuple[list[
             recon.check()
         except AssertionError as exc:
             problems.append(str(exc))
-        accepted = part.accepted.count()
         if n != accepted:
             problems.append(f"{part.bronze.table} holds {n} rows, {accepted} were accepted ({label})")
         if part.key:

@@ -473,7 +473,7 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.05) -> list[Reconc
     for table in SOURCE_TABLES:
         bronze, rows = layer(table, {}), parsed[table.name]
         raw_count = raws[table.name].count()
-        parts.append(Part(rows, raw_count, bronze.records(rows), bronze.rejected(rows), bronze.bronze, table.name))
+        parts.append(Part(rows, raw_count, bronze.records, bronze.rejected, bronze.bronze, table.name))
     try:
         return publish_parts(
             parts, domain=DOMAIN, ds=ds, rejects=Target(REJECTS, REJECTS_SCHEMA), max_reject_ratio=max_reject_ratio

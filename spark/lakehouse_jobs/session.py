@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 CATALOG = "lake"
 
@@ -65,8 +66,6 @@ class JobEnv:
             "spark.master": self.master,
             "spark.driver.memory": self.driver_memory,
             "spark.sql.session.timeZone": "UTC",
-            # Impossible dates (2020-02-30) must parse to NULL, not raise SparkUpgradeException.
-            "spark.sql.legacy.timeParserPolicy": "CORRECTED",
             "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
             f"spark.sql.catalog.{CATALOG}": "org.apache.iceberg.spark.SparkCatalog",
             f"spark.sql.catalog.{CATALOG}.catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
@@ -83,15 +82,31 @@ class JobEnv:
             "spark.hadoop.fs.s3a.secret.key": self.s3_secret_key,
             "spark.hadoop.fs.s3a.connection.ssl.enabled": str(self.s3_endpoint.startswith("https")).lower(),
             "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
-            # Small jobs on 2 cores: the default 200 shuffle partitions only add scheduling overhead.
-            "spark.sql.shuffle.partitions": os.environ.get("SPARK_SHUFFLE_PARTITIONS", "8"),
-            "spark.sql.adaptive.enabled": "true",
-            "spark.ui.enabled": "false",
-            "spark.ui.showConsoleProgress": "false",
         }
+        # The tuning (shuffle partitions, adaptive execution, UI) is in spark-defaults.conf; this overrides it.
+        if os.environ.get("SPARK_SHUFFLE_PARTITIONS"):
+            conf["spark.sql.shuffle.partitions"] = os.environ["SPARK_SHUFFLE_PARTITIONS"]
         if self.extra_jars:
             conf["spark.jars"] = self.extra_jars
+        event_log = os.environ.get("SPARK_EVENT_LOG_DIR", "")
+        if event_log:  # profiling: one JSON event log per application (bench/, Spark's history server reads it)
+            conf["spark.eventLog.enabled"] = "true"
+            conf["spark.eventLog.dir"] = event_log
         return conf
+
+
+# The image's static settings and tuning, which $SPARK_HOME/conf holds in the image (spark/Dockerfile copies it there).
+PROJECT_CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def use_project_defaults() -> None:
+    """Outside the image, make the JVM read the project's ``spark/conf/spark-defaults.conf``, as the image does.
+
+    Sets ``SPARK_CONF_DIR`` (read by the launcher when the JVM starts) unless it is set already or this package is
+    not running from the source tree; inside the image Spark reads ``$SPARK_HOME/conf``.
+    """
+    if not os.environ.get("SPARK_CONF_DIR") and (PROJECT_CONF_DIR / "spark-defaults.conf").is_file():
+        os.environ["SPARK_CONF_DIR"] = str(PROJECT_CONF_DIR)
 
 
 def build_session(app_name: str, env: JobEnv | None = None):
@@ -104,6 +119,7 @@ def build_session(app_name: str, env: JobEnv | None = None):
     from pyspark.sql import SparkSession
 
     env = env or JobEnv.from_env()
+    use_project_defaults()
     builder = SparkSession.builder.appName(app_name)
     for key, value in env.spark_conf().items():
         builder = builder.config(key, value)

