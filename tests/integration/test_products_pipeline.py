@@ -311,6 +311,44 @@ def test_product_master_is_served_identically_to_postgresql_and_tidb(first_run, 
     assert served_pg == served_tidb == want
 
 
+def test_every_products_gold_table_is_served_identically(first_run, iceberg_catalog, serving_databases):
+    """What the serve test checked for products' gold when products ran beside it: every table, both targets.
+
+    Products is a test group of its own (tests/conftest.py), so its gold is loaded here with the serve DAG's loaders
+    and compared row for row, as a multiset, with the Iceberg slice.
+    """
+    import psycopg2
+    import pymysql
+    from served_rows import iceberg_rows, mariadb_rows, postgres_rows
+
+    from include.assets import GOLD_TABLES
+    from include.serving.postgres import load_slice_postgres
+    from include.serving.source import read_slice
+    from include.serving.tidb import SESSION_DEFAULTS, load_slice_tidb
+
+    name = serving_databases
+    pg = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=name, options="-c TimeZone=UTC")
+    my = pymysql.connect(
+        host="127.0.0.1", port=3306, user="root", password="", database=name, local_infile=True, **SESSION_DEFAULTS
+    )
+    tables = [t.removeprefix("gold.") for t in GOLD_TABLES["products"]]
+    try:
+        for table in tables:
+            data = read_slice(f"gold.{table}", DS, catalog=iceberg_catalog)
+            load_slice_postgres(pg, table, DS, data.schema, data.snapshot_id, data.batches)
+            data = read_slice(f"gold.{table}", DS, catalog=iceberg_catalog)
+            load_slice_tidb(my, table, DS, data.schema, data.snapshot_id, data.batches)
+    finally:
+        pg.close()
+        my.close()
+    for table in tables:
+        want = iceberg_rows(iceberg_catalog, table, DS)
+        columns = list(iceberg_catalog.load_table(f"gold.{table}").schema().column_names)
+        assert want, table
+        assert postgres_rows(name, table, DS, columns) == want, table
+        assert mariadb_rows(name, table, DS, columns) == want, table
+
+
 @pytest.fixture(scope="module")
 def same_redrop(first_run, s3, feed, dag_runner, iceberg_catalog) -> dict:
     upload(s3, feed[KEYS[2]], KEYS[2])  # the same bytes under the same (%) name
