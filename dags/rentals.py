@@ -3,9 +3,10 @@
 
 Spark reads the source database named by the Airflow connection `source_conn_id` (default `dvdrental_source`)
 over JDBC: `payment` for the run's interval `[ds, ds + 1 day)` and `rental` for the interval plus, by key, the
-rentals those payments are for (in parallel ranges of their ids), the reference tables whole. Bronze types and de-duplicates every table on its source key and sends orphan
-foreign keys and impossible values to `bronze.rentals_rejects`; gold rebuilds `top_countries` and
-`films_per_category` for the `ds`. Every task replaces only its own `ds` slice, so a re-run changes nothing.
+rentals those payments are for (in parallel ranges of their ids), the reference tables whole. Bronze types and
+de-duplicates every table on its source key and sends orphan foreign keys and impossible values to
+`bronze.rentals_rejects`; gold rebuilds `top_countries` and `films_per_category` for the `ds`. Every task replaces
+only its own `ds` slice, so a re-run changes nothing.
 
 Runs daily at 23:00 UTC for the previous day's interval (a cron data interval: the run at 23:00 on day D+1
 processes `ds` = D, a complete UTC day).
