@@ -82,13 +82,10 @@ def _insert_columns(cur: Any, table: str, count: int) -> str:
     return ", ".join(f'"{name}"' for name in names[:count])
 
 
-def dbt_build(
-    database: str, work: Path, select: Sequence[str] = (), *, threads: int = 2
-) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
-    """`dbt build` of the project (or of ``select``) into ``database``; the process and each node's status."""
+def write_profile(database: str, work: Path, *, threads: int = 2) -> None:
+    """``work/profiles.yml``: the project's profile against ``database`` of the local PostgreSQL, schema ``gold``."""
     from psycopg2.extensions import parse_dsn
 
-    assert DBT.exists(), f"{DBT} is missing: run devtools/dbt_setup.sh first"
     dsn = parse_dsn(PG_DSN)
     profile = {
         "type": "postgres",
@@ -101,6 +98,14 @@ def dbt_build(
         "threads": threads,
     }
     (work / "profiles.yml").write_text(json.dumps({"lakehouse": {"target": "test", "outputs": {"test": profile}}}))
+
+
+def dbt_build(
+    database: str, work: Path, select: Sequence[str] = (), *, threads: int = 2
+) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """`dbt build` of the project (or of ``select``) into ``database``; the process and each node's status."""
+    assert DBT.exists(), f"{DBT} is missing: run devtools/dbt_setup.sh first"
+    write_profile(database, work, threads=threads)
     selection = ["--select", *select] if select else []
     proc = subprocess.run(
         [str(DBT), "build", *selection, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(work)]

@@ -7,7 +7,7 @@ import os
 import subprocess
 from datetime import UTC, date, datetime, timedelta
 
-from dbt_harness import DBT, DBT_PROJECT, PG_DSN, gold_database
+from dbt_harness import DBT, DBT_PROJECT, gold_database, write_profile
 
 DDL = """
 create table gold.tweets_per_hour (ds date, hour_start timestamptz, tweets bigint, _loaded_at timestamptz);
@@ -30,21 +30,8 @@ EXPECTED = {"tweets_per_hour": "pass", "tweets_per_day": "error", "trips_weekly"
 
 
 def test_source_freshness_follows_the_declared_cadence(tmp_path):
-    from psycopg2.extensions import parse_dsn
-
-    dsn = parse_dsn(PG_DSN)
     with gold_database(DDL, ROWS, prefix="dbt_fresh") as database:
-        profile = {
-            "type": "postgres",
-            "host": dsn.get("host", "127.0.0.1"),
-            "port": int(dsn.get("port", 5432)),
-            "user": dsn.get("user", "postgres"),
-            "password": dsn.get("password", ""),
-            "dbname": database,
-            "schema": "gold",
-            "threads": 1,
-        }
-        (tmp_path / "profiles.yml").write_text(json.dumps({"lakehouse": {"target": "t", "outputs": {"t": profile}}}))
+        write_profile(database, tmp_path, threads=1)
         selection = [f"source:gold.{table}" for table in EXPECTED]
         proc = subprocess.run(
             [str(DBT), "source", "freshness", "--select", *selection, "--project-dir", str(DBT_PROJECT)]
