@@ -180,14 +180,17 @@ class CuttableProxy:
     ``cut()`` closes the listener and resets every open connection, so clients see resets, then refusals;
     ``restore()`` listens again on the same port (an endpoint URL stays valid). With ``cut_on``, the proxy cuts
     itself when a request towards ``upstream`` contains those bytes (e.g. the path of a table's data files), so the
-    cut falls exactly inside the read or write it names. The S3 endpoint tests use it in front of moto.
+    cut falls exactly inside the read or write it names; with ``cut_after``, once that many bytes have gone towards
+    ``upstream`` (``sent``), so the cut falls inside an upload. The S3 endpoint tests use it in front of moto.
     """
 
-    def __init__(self, upstream: tuple[str, int], cut_on: bytes | None = None) -> None:
+    def __init__(self, upstream: tuple[str, int], cut_on: bytes | None = None, cut_after: int | None = None) -> None:
         import threading
 
         self.upstream = upstream
         self.cut_on = cut_on
+        self.cut_after = cut_after
+        self.sent = 0
         self.cut_done = threading.Event()
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
@@ -229,7 +232,7 @@ class CuttableProxy:
     def _pump(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
         try:
             while data := source.recv(64 * 1024):
-                if upstream and self.cut_on is not None and self.cut_on in data:
+                if upstream and self._cuts_at(data):
                     self.cut()
                     return
                 sink.sendall(data)
@@ -238,6 +241,16 @@ class CuttableProxy:
         finally:
             _close(source)
             _close(sink)
+
+    def _cuts_at(self, data: bytes) -> bool:
+        """Whether ``data``, about to go towards upstream, is where the proxy goes away."""
+        if self.cut_on is not None and self.cut_on in data:
+            return True
+        if self.cut_after is None:
+            return False
+        with self._lock:
+            self.sent += len(data)
+            return self.sent >= self.cut_after
 
     def cut(self) -> None:
         """Stop listening and reset every open connection."""
@@ -253,13 +266,13 @@ class CuttableProxy:
         self.cut_done.set()
 
     def restore(self) -> None:
-        """Listen again on the same port; no more cuts until ``cut_on`` is set again."""
-        self.cut_on = None
+        """Listen again on the same port; no more cuts until ``cut_on`` or ``cut_after`` is set again."""
+        self.cut_on = self.cut_after = None
         self.cut_done.clear()
         self._listener = self._listen(self.port)
 
     def close(self) -> None:
-        self.cut_on = None
+        self.cut_on = self.cut_after = None
         self.cut()
 
 

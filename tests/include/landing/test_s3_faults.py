@@ -29,17 +29,15 @@ changed, with the endpoint going away mid-upload or between the upload and the m
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import socket
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from devtools.local_stack import CuttableProxy
 from devtools.samples.http_server import serve_directory
 from include.landing import files, s3
 from include.landing.s3 import UploadError, s3_client, upload_file
@@ -48,91 +46,6 @@ pytestmark = pytest.mark.integration
 
 MIB = 1024 * 1024
 KEY = "faults/big.bin"
-
-
-class CuttableProxy:
-    """A TCP proxy on a port of its own to ``upstream``; ``cut_after`` bytes towards upstream, it goes away.
-
-    Going away is what a crashed server or a lost network looks like to the client: open connections are reset and
-    new ones refused. ``restore()`` listens again on the same port (the client's endpoint URL stays the same).
-    """
-
-    def __init__(self, upstream: tuple[str, int], cut_after: int | None = None) -> None:
-        self.upstream = upstream
-        self.cut_after = cut_after
-        self.sent = 0
-        self.cut_done = threading.Event()
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._listener = self._listen(0)
-        self.port = self._listener.getsockname()[1]
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _listen(self, port: int) -> socket.socket:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", port))
-        listener.listen(32)
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-        return listener
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.upstream)
-            with self._lock:
-                self._sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
-
-    def _pump(self, source: socket.socket, sink: socket.socket, upstream: bool) -> None:
-        try:
-            while data := source.recv(64 * 1024):
-                if upstream and self.cut_after is not None:
-                    with self._lock:
-                        self.sent += len(data)
-                        over = self.sent >= self.cut_after
-                    if over:
-                        self.cut()
-                        return
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                _close(sock)
-
-    def cut(self) -> None:
-        """Stop listening and reset every open connection."""
-        _close(self._listener)
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            # A zero linger sends RST: the client sees the connection reset, as when a server dies.
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            _close(sock)
-        self.cut_done.set()
-
-    def restore(self) -> None:
-        self.cut_after = None
-        self._listener = self._listen(self.port)
-
-    def close(self) -> None:
-        self.cut_after = None
-        self.cut()
-
-
-def _close(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()
 
 
 @pytest.fixture
