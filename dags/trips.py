@@ -7,8 +7,9 @@ UTC) land under `landing/<landing_prefix>` at any time. The DAG runs continuousl
 (path, ETag, size) unknown to `ops.processed_files` appears; a run without one within six hours is skipped.
 The Spark image then reads new or changed files into `raw.trips` (lines with file and line number), types and
 validates them into `bronze.trips` and `bronze.trips_rejects` (a reason per line), and writes `gold.trips` (one row
-per trip), `gold.trip_groups` (similar origin, destination, time of day) and `gold.trips_weekly` for the `ds`.
-A changed file replaces its earlier trips; the older `gold.trips` slices it leaves are announced for serving.
+per trip), `gold.trip_origin_cells` (trips per origin cell and day, for the weekly average), `gold.trip_groups`
+(similar origin, destination, time of day) and `gold.trips_weekly` for the `ds`. A changed file replaces its
+earlier trips; the older slices of `gold.trips` and `gold.trip_origin_cells` it changes are announced for serving.
 Every file version is an ingestion: after each stage its event (`landed`, `raw`, `bronze`, `gold`, or `failed`)
 goes to the events database, which `GET /v1/ingestions/{id}/events` streams.
 
@@ -59,7 +60,10 @@ def trips():
     bronze_done = stage_events.override(task_id="bronze_events")("bronze")
     gold_done = stage_events.override(task_id="gold_events")("gold")
     replaced = announce_changed_slices("announce_replaced_slices", "trips_replaced_slices", "gold.trips")
-    landed >> raw >> raw_done >> bronze >> bronze_done >> gold >> gold_done >> replaced
+    cells = announce_changed_slices(
+        "announce_replaced_cell_slices", "trip_cells_replaced_slices", "gold.trip_origin_cells"
+    )
+    landed >> raw >> raw_done >> bronze >> bronze_done >> gold >> gold_done >> [replaced, cells]
 
 
 trips()

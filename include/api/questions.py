@@ -23,6 +23,7 @@ from include.api.queries import (
     BoundingBox,
     Region,
     weekly_average_query,
+    weekly_rows,
 )
 from include.api.query import date_json, datetime_json
 from include.api.routes import in_thread, input_type
@@ -247,10 +248,10 @@ def trips_router() -> APIRouter:
         area = params.area()
         db: Database = request.app.state.db
         sql, bound = weekly_average_query(area, params.start, params.end)
-        rows = await in_thread(partial(db.run, partial(_rows, sql, bound)))
+        days = await in_thread(partial(db.run, partial(_rows, sql, bound)))
         items = [
-            {"week_start": date_json(week), "days": int(days), "trips": int(trips), "average_trips_per_day": float(avg)}
-            for week, days, trips, avg in rows
+            {"week_start": date_json(week), "days": n, "trips": trips, "average_trips_per_day": float(average)}
+            for week, n, trips, average in weekly_rows(days, params.start, params.end)
         ]
         box = None if isinstance(area, Region) else [area.min_lon, area.min_lat, area.max_lon, area.max_lat]
         body = {

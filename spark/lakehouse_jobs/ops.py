@@ -6,9 +6,10 @@ import datetime as dt
 import json
 import logging
 
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakehouse_jobs.iceberg import merge_rows, read_text_file
+from lakehouse_jobs.iceberg import merge_rows, qualified, read_text_file
 from lakehouse_jobs.schemas import DS, schema
 from lakehouse_jobs.session import CATALOG
 from lakehouse_jobs.wap import retry_conflicts
@@ -149,3 +150,16 @@ def record_slice_changes(spark, table: str, ds: str, changed) -> None:
     rows = [(table, day, changed_ds, int(n), now) for changed_ds, n in sorted(changed.items())]
     frame = spark.createDataFrame(rows, SLICE_CHANGES_SCHEMA)
     merge_rows(frame, SLICE_CHANGES, SLICE_CHANGES_SCHEMA, keys=("table_name", "ds", "changed_ds"))
+
+
+def changed_slices(spark, table: str, ds: str) -> list[str]:
+    """The older slices of ``table`` that run ``ds`` recorded as changed (``record_slice_changes``), oldest first."""
+    if not spark.catalog.tableExists(qualified(SLICE_CHANGES)):
+        return []
+    rows = (
+        spark.table(qualified(SLICE_CHANGES))
+        .where((F.col("table_name") == table) & (F.col("ds") == F.lit(ds).cast("date")))
+        .select("changed_ds")
+        .collect()
+    )
+    return sorted({row["changed_ds"].isoformat() for row in rows} - {ds})

@@ -1,4 +1,4 @@
-"""Trips: feed CSV files in landing/trips/ -> raw.trips -> bronze.trips (+ rejects) -> gold trips, groups, weekly."""
+"""Trips: CSV files in landing/trips/ -> raw.trips -> bronze.trips (+ rejects) -> gold trips, cells, groups, weekly."""
 
 # The feed: CSV files with the header `region,origin_coord,destination_coord,datetime,datasource`; coordinates are
 # WKT points `POINT (longitude latitude)` (WGS 84), datetimes `YYYY-MM-DD HH:MM:SS` without a zone, read as UTC.
@@ -46,6 +46,13 @@
 # centre at ((x + 0.5) / 100, (y + 0.5) / 100). A time bucket is one of eight 3-hour spans of the UTC day
 # (`00-03`, `03-06`, ... `21-24`) holding the trip's hour.
 #
+# `gold.trip_origin_cells`: the trips of each gold.trips slice counted per region, origin cell and trip day, at three
+# levels: 0 the whole region (cell 0:0), 2 the 0.01-degree cells above, 3 cells of 0.001 degree (`origin_fine_x`,
+# `origin_fine_y` of gold.trips: floor(lon*1000), floor(lat*1000)); a level-2 cell is its fine cells' x and y
+# floor-divided by 10, so the levels nest exactly. Its slice ds is rebuilt with gold.trips slice ds, and so is every
+# older slice a changed file's trips left. The weekly-average question (include/api/queries.py) sums these counts for
+# the cells wholly inside a box and counts trips one by one only in the cells the box's edges cut.
+#
 # `gold.trips_weekly`: per region and ISO week (Monday `week_start`) from the first trip day's week to the last
 # one's (over all regions: the range the feed covers), `days` = the week's days inside that range (fewer at either
 # end), `trips`, `days_with_trips`, and `average_trips_per_day` = trips / days rounded to 4 decimals; a region's
@@ -83,6 +90,9 @@ SUFFIX = ".csv"
 COLUMNS = ("region", "origin_coord", "destination_coord", "datetime", "datasource")
 HEADER = ",".join(COLUMNS)
 CELLS_PER_DEGREE = 100  # grid cells of 0.01 degree
+FINE_CELLS_PER_DEGREE = 1000  # and of 0.001 degree, for the weekly average's cell counts
+# The levels of gold.trip_origin_cells.
+REGION_LEVEL, COARSE_LEVEL, FINE_LEVEL = 0, 2, 3
 BUCKET_HOURS = 3
 # The coordinates' precision in `trip_id`: 9 decimals (0.1 mm), so a value written with more or fewer digits than
 # another, or another float formatting, is the same point.
@@ -92,6 +102,7 @@ RAW = "raw.trips"
 BRONZE = "bronze.trips"
 REJECTS = "bronze.trips_rejects"
 GOLD_TRIPS = "gold.trips"
+GOLD_CELLS = "gold.trip_origin_cells"
 GOLD_GROUPS = "gold.trip_groups"
 GOLD_WEEKLY = "gold.trips_weekly"
 
@@ -113,7 +124,12 @@ GOLD_TRIPS_SCHEMA = schema(
     TRIP_FIELDS,
     "trip_date date NOT NULL, week_start date NOT NULL, hour_of_day int NOT NULL, "
     "time_bucket string NOT NULL, origin_cell string NOT NULL, destination_cell string NOT NULL, "
-    "source_file string NOT NULL",
+    "origin_fine_x bigint NOT NULL, origin_fine_y bigint NOT NULL, source_file string NOT NULL",
+)
+GOLD_CELLS_SCHEMA = schema(
+    DS,
+    "region string NOT NULL, level int NOT NULL, cell_x bigint NOT NULL, cell_y bigint NOT NULL, "
+    "trip_date date NOT NULL, trips bigint NOT NULL",
 )
 # `datasources`: distinct, sorted, comma-separated.
 GOLD_GROUPS_SCHEMA = schema(
@@ -353,8 +369,36 @@ def gold_trips(bronze: DataFrame) -> DataFrame:
         time_bucket(hour).alias("time_bucket"),
         cell(F.col("origin_longitude"), F.col("origin_latitude")).alias("origin_cell"),
         cell(F.col("destination_longitude"), F.col("destination_latitude")).alias("destination_cell"),
+        F.floor(F.col("origin_longitude") * FINE_CELLS_PER_DEGREE).cast("long").alias("origin_fine_x"),
+        F.floor(F.col("origin_latitude") * FINE_CELLS_PER_DEGREE).cast("long").alias("origin_fine_y"),
         F.col("_source_file").alias("source_file"),
     )
+
+
+def origin_cells(trips: DataFrame) -> DataFrame:
+    """Trips per ``ds``, region, origin cell and trip day at the fine, coarse and region levels."""
+    keys = ["ds", "region"]
+    fine = trips.groupBy(
+        *keys, F.col("origin_fine_x").alias("cell_x"), F.col("origin_fine_y").alias("cell_y"), "trip_date"
+    ).agg(F.count("*").alias("trips"))
+    per_coarse = FINE_CELLS_PER_DEGREE // CELLS_PER_DEGREE
+    coarse = fine.groupBy(
+        *keys,
+        F.floor(F.col("cell_x") / per_coarse).cast("long").alias("cell_x"),
+        F.floor(F.col("cell_y") / per_coarse).cast("long").alias("cell_y"),
+        "trip_date",
+    ).agg(F.sum("trips").alias("trips"))
+    region = fine.groupBy(
+        *keys, F.lit(0).cast("long").alias("cell_x"), F.lit(0).cast("long").alias("cell_y"), "trip_date"
+    )
+    levels = [
+        (FINE_LEVEL, fine),
+        (COARSE_LEVEL, coarse),
+        (REGION_LEVEL, region.agg(F.sum("trips").alias("trips"))),
+    ]
+    columns = [f.name for f in GOLD_CELLS_SCHEMA.fields]
+    frames = [frame.withColumn("level", F.lit(level)).select(*columns) for level, frame in levels]
+    return frames[0].unionByName(frames[1]).unionByName(frames[2]).withColumn("trips", F.col("trips").cast("long"))
 
 
 def trip_groups(trips: DataFrame, ds: str) -> DataFrame:
@@ -498,7 +542,8 @@ def _replace_reread_files(spark, ds: str, files: Sequence[str]) -> dict[str, int
     moved = {r["ds"]: r["n"] for r in older.groupBy("ds").agg(F.count("*").alias("n")).collect()}
     if not moved:
         return {}
-    ops.record_slice_changes(spark, GOLD_TRIPS, ds, moved)
+    for table in (GOLD_TRIPS, GOLD_CELLS):  # the cells of those slices are rebuilt after the delete
+        ops.record_slice_changes(spark, table, ds, moved)
     view = "_trips_reread_files"
     spark.createDataFrame([(f,) for f in files], "path string").createOrReplaceTempView(view)
     spark.sql(f"DELETE FROM {name} WHERE ds < DATE '{ds}' AND source_file IN (SELECT path FROM {view})")
@@ -506,11 +551,23 @@ def _replace_reread_files(spark, ds: str, files: Sequence[str]) -> dict[str, int
     return {day.isoformat(): count for day, count in moved.items()}
 
 
+def _rebuild_cells(spark, ds: str) -> None:
+    """Rebuild the cell counts of slice ``ds`` and of the older slices run ``ds`` took trips out of.
+
+    Those slices are read back from ``ops.slice_changes`` (recorded before the trips left them), so a re-run after
+    a crash between the delete and this rebuild still rebuilds them.
+    """
+    for day in [ds, *ops.changed_slices(spark, GOLD_CELLS, ds)]:
+        replace_slice(origin_cells(read_slice(spark, GOLD_TRIPS, day)), GOLD_CELLS, GOLD_CELLS_SCHEMA, day)
+
+
 def run_gold(spark, ds: str) -> dict:
-    """Replace slice ``ds`` of ``gold.trips`` (and the older trips of re-read files); rebuild the groups and weeks."""
+    """Replace slice ``ds`` of ``gold.trips`` (and the older trips of re-read files) and their cells; rebuild the
+    groups and weeks."""
     bronze = read_slice(spark, BRONZE, ds) if _exists(spark, BRONZE) else spark.createDataFrame([], BRONZE_SCHEMA)
     replaced = _replace_reread_files(spark, ds, _slice_files(spark, ds))
     replace_slice(gold_trips(bronze), GOLD_TRIPS, GOLD_TRIPS_SCHEMA, ds)
+    _rebuild_cells(spark, ds)
     trips = spark.table(qualified(GOLD_TRIPS)).persist()
     try:
         replace_slice(trip_groups(trips, ds), GOLD_GROUPS, GOLD_GROUPS_SCHEMA, ds)
@@ -519,7 +576,7 @@ def run_gold(spark, ds: str) -> dict:
         trips.unpersist()
     counts = {
         "replaced_older_trips": replaced,
-        **{table: read_slice(spark, table, ds).count() for table in (GOLD_TRIPS, GOLD_GROUPS, GOLD_WEEKLY)},
+        **{table: read_slice(spark, table, ds).count() for table in (GOLD_TRIPS, GOLD_CELLS, GOLD_GROUPS, GOLD_WEEKLY)},
     }
     log.info("gold trips ds=%s: %s", ds, counts)
     return counts

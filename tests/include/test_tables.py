@@ -26,6 +26,7 @@ SPARK_SCHEMAS = {
     "users": ("users", "USERS_SCHEMA"),
     "user_statistics": ("users", "STATISTICS_SCHEMA"),
     "trips": ("trips", "GOLD_TRIPS_SCHEMA"),
+    "trip_origin_cells": ("trips", "GOLD_CELLS_SCHEMA"),
     "trip_groups": ("trips", "GOLD_GROUPS_SCHEMA"),
     "trips_weekly": ("trips", "GOLD_WEEKLY_SCHEMA"),
     "pipeline_runs": ("ops", "PIPELINE_RUNS_SCHEMA"),
@@ -101,7 +102,12 @@ def test_api_and_serving_read_the_declaration():
         )
     trips = serving_extras("trips")
     assert [p.name for p in trips.points] == ["origin_geom", "destination_geom"]
-    assert [i.name for i in trips.tidb_indexes] == ["trip_date_origin", "origin_date"]
+    assert [i.name for i in trips.tidb_indexes] == ["origin_fine_cell_date"]
+    cells = serving_extras("trip_origin_cells")
+    assert ([p.name for p in cells.points], [i.name for i in cells.tidb_indexes]) == (
+        [],
+        ["level_cell_date", "level_region_date"],
+    )
     assert serving_extras("tweets_per_hour") == serving_extras("not_a_table")
 
 
@@ -125,7 +131,7 @@ def test_the_reader_needs_neither_airflow_nor_pyspark_nor_an_installed_package()
         (('domain = "trips"\n', 'domain = "nope"\n'), "domain 'nope' is not declared"),
         (('key = ["trip_id"]', 'key = ["nope"]'), "key column 'nope' is not declared"),
         (('latitude = "origin_latitude" }', 'latitude = "nope" }'), "point 'origin_geom'"),
-        (('columns = ["trip_date", "origin_longitude"', 'columns = ["nope", "origin_longitude"'), "column 'nope'"),
+        (('columns = ["origin_fine_x", "origin_fine_y"', 'columns = ["nope", "origin_fine_y"'), "column 'nope'"),
     ],
 )
 def test_an_inconsistent_declaration_is_refused(tmp_path, edit, message):

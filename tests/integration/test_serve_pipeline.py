@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # checks its own serving, is a group of its own.
 GOLD = [
     *("tweets_per_hour", "tweets_per_day", "tweets_by_language", "pipeline_runs"),
-    *("users", "user_statistics", "trips", "trip_groups", "trips_weekly"),
+    *("users", "user_statistics", "trips", "trip_origin_cells", "trip_groups", "trips_weekly"),
 ]
 
 

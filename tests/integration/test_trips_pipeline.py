@@ -100,7 +100,24 @@ def expected_weekly(trips: list[dict]) -> dict[tuple, tuple]:
     return figures
 
 
+def expected_cells(trips: list[dict]) -> Counter:
+    """(region, level, cell x, cell y, day) -> trips: 0.001-degree cells, 0.01-degree cells, and the whole region."""
+    cells = Counter()
+    for t in trips:
+        x, y = (math.floor(v * 1000) for v in t["origin"])
+        for level, cell_x, cell_y in ((3, x, y), (2, x // 10, y // 10), (0, 0, 0)):
+            cells[t["region"], level, cell_x, cell_y, t["at"].date()] += 1
+    return cells
+
+
 def assert_gold_matches(catalog, ds: str, trips: list[dict]) -> None:
+    # The cell counts of every slice up to ds together count the current trips (a changed file's old trips left
+    # their slice, whose cells were rebuilt).
+    cells = Counter()
+    for r in arrow(catalog, "gold.trip_origin_cells").to_pylist():
+        if r["ds"] <= dt.date.fromisoformat(ds):
+            cells[r["region"], r["level"], r["cell_x"], r["cell_y"], r["trip_date"]] += r["trips"]
+    assert cells == expected_cells(trips)
     groups = {
         (r["region"], r["origin_cell"], r["destination_cell"], r["time_bucket"]): (
             r["trips"], r["datasources"], r["first_seen"], r["last_seen"],
@@ -156,6 +173,8 @@ def test_gold_trips_groups_and_weeks_match_the_files(trips_run, iceberg_catalog)
     for r in gold:
         monday = r["trip_date"] - dt.timedelta(days=r["trip_date"].weekday())
         assert (r["week_start"], r["hour_of_day"], r["trip_date"]) == (monday, r["datetime"].hour, r["datetime"].date())
+        fine = tuple(math.floor(v * 1000) for v in (r["origin_longitude"], r["origin_latitude"]))
+        assert (r["origin_fine_x"], r["origin_fine_y"]) == fine
     assert_gold_matches(iceberg_catalog, trips_run.ds, trips)
 
 
@@ -239,6 +258,8 @@ def test_a_changed_file_replaces_its_trips_in_every_gold_table(trips_run, iceber
     tasks = {ti.task_id: ti for ti in run.get_task_instances()}
     assert [f["key"] for f in tasks["wait_for_files"].xcom_pull(task_ids="wait_for_files")] == [dropped["key"]]
     assert tasks["announce_replaced_slices"].xcom_pull(task_ids="announce_replaced_slices") == [trips_run.ds]
+    cells_announced = tasks["announce_replaced_cell_slices"].xcom_pull(task_ids="announce_replaced_cell_slices")
+    assert cells_announced == [trips_run.ds]
 
     raw_files = {r["_source_file"] for r in arrow(iceberg_catalog, "raw.trips", NEXT_DS).to_pylist()}
     assert {f.split("landing/", 1)[1] for f in raw_files} == {dropped["key"]}

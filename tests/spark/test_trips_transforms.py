@@ -568,3 +568,29 @@ def test_read_lines_numbers_each_file_and_names_it_as_listed(spark, s3):
     finally:
         for name in bodies:
             s3.delete_object(Bucket="landing", Key=prefix + name)
+
+
+def test_origin_cells_count_each_trip_once_per_level(spark):
+    from lakehouse_jobs.trips import gold_trips, origin_cells
+
+    def line(region, point, when):
+        return f"{region},POINT ({point[0]} {point[1]}),POINT (14.5 50.1),{when},funny_car"
+
+    # West of Greenwich (negative cells), exactly on cell edges, two trips of one fine cell on one day.
+    points = [
+        ("Lisbon", (-9.1393, 38.7223), "2026-11-04 08:00:00"),
+        ("Lisbon", (-9.1393, 38.7223), "2026-11-04 09:00:00"),
+        ("Lisbon", (-9.14, 38.72), "2026-11-04 10:00:00"),
+        ("Prague", (14.43, 50.0), "2026-11-05 11:00:00"),
+        ("Prague", (14.4399999, 50.0999999), "2026-11-05 12:00:00"),
+    ]
+    trips = gold_trips(bronze_rows(spark, {F1: [HEADER, *(line(*p) for p in points)]}, D2))
+    got = Counter({tuple(r[:6]): r[6] for r in origin_cells(trips).collect()})
+    want = Counter()
+    for region, (lon, lat), when in points:
+        day = dt.date.fromisoformat(when[:10])
+        x, y = math.floor(lon * 1000), math.floor(lat * 1000)
+        for level, cx, cy in ((3, x, y), (2, x // 10, y // 10), (0, 0, 0)):
+            want[DAY2, region, level, cx, cy, day] += 1
+    assert got == want
+    assert got[DAY2, "Lisbon", 3, -9140, 38722, dt.date(2026, 11, 4)] == 2

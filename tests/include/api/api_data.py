@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from tests.trip_cells import SCHEMA as CELLS_SCHEMA
+from tests.trip_cells import cell_rows, fine_cell
+
 MYSQL = {
     "host": os.environ.get("LAKEHOUSE_TEST_MYSQL_HOST", "127.0.0.1"),
     "port": int(os.environ.get("LAKEHOUSE_TEST_MYSQL_PORT", "3306")),
@@ -235,9 +238,14 @@ def _trip_row(region: str, moment: dt.datetime, origin: tuple, destination: tupl
     bucket = moment.hour // 3 * 3
     return (
         trip_id, region, *origin, *destination, moment, source, day, day - dt.timedelta(days=day.weekday()),
-        moment.hour, f"{bucket:02d}-{bucket + 3:02d}", cell(*origin), cell(*destination),
+        moment.hour, f"{bucket:02d}-{bucket + 3:02d}", cell(*origin), cell(*destination), *fine_cell(*origin),
         f"s3a://landing/trips/{day:%Y%m%d}.csv",
     )  # fmt: skip
+
+
+def _trip_dicts(ds: dt.date, rows: list[tuple]) -> list[dict]:
+    names = ("region", "origin_longitude", "origin_latitude")
+    return [{"ds": ds, **dict(zip(names, r[1:4], strict=True)), "trip_date": r[8]} for r in rows]
 
 
 def make_trips() -> list[tuple]:
@@ -311,9 +319,16 @@ def _users_and_trips_gold():
                        ("destination_longitude", pa.float64()), ("destination_latitude", pa.float64()),
                        ("datetime", ts), ("datasource", pa.string()), ("trip_date", pa.date32()),
                        ("week_start", pa.date32()), ("hour_of_day", pa.int32()), ("time_bucket", pa.string()),
-                       ("origin_cell", pa.string()), ("destination_cell", pa.string()), ("source_file", pa.string())]),
+                       ("origin_cell", pa.string()), ("destination_cell", pa.string()),
+                       ("origin_fine_x", pa.int64()), ("origin_fine_y", pa.int64()), ("source_file", pa.string())]),
             # Every week has trips in both slices: the weekly average reads across slices.
             {DS_OLD: trips[0::2], DS_NEW: trips[1::2]},
+        ),
+        # The cell counts of each trips slice, worked out in plain Python (tests/trip_cells.py).
+        "trip_origin_cells": (
+            CELLS_SCHEMA,
+            {ds: [tuple(c[f.name] for f in CELLS_SCHEMA if f.name != "ds") for c in cell_rows(_trip_dicts(ds, rows))]
+             for ds, rows in ((DS_OLD, trips[0::2]), (DS_NEW, trips[1::2]))},
         ),
         "trip_groups": (
             pa.schema([("ds", pa.date32()), ("region", pa.string()), ("origin_cell", pa.string()),

@@ -19,6 +19,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from dbt_harness import PG_DSN, built_project, dbt_build, failed_nodes, gold_database, outcome, query
 
+from tests.trip_cells import SCHEMA as CELLS_SCHEMA
+from tests.trip_cells import cell_rows, fine_cell
+
 pytestmark = pytest.mark.integration
 
 SELECT = ["stg_users+", "stg_user_statistics+", "stg_trips+", "stg_trip_groups+", "stg_trips_weekly+"]
@@ -456,7 +459,8 @@ def mariadb_trips() -> Iterator[str]:
          ("destination_latitude", pa.float64()), ("datetime", pa.timestamp("us", tz="UTC")),
          ("datasource", pa.string()), ("trip_date", pa.date32()), ("week_start", pa.date32()),
          ("hour_of_day", pa.int32()), ("time_bucket", pa.string()), ("origin_cell", pa.string()),
-         ("destination_cell", pa.string()), ("source_file", pa.string())]
+         ("destination_cell", pa.string()), ("origin_fine_x", pa.int64()), ("origin_fine_y", pa.int64()),
+         ("source_file", pa.string())]
     )  # fmt: skip
     name = f"weekly_{uuid.uuid4().hex[:8]}"
     conn = pymysql.connect(**MYSQL, autocommit=True, local_infile=True, **SESSION_DEFAULTS)
@@ -465,7 +469,8 @@ def mariadb_trips() -> Iterator[str]:
     conn.select_db(name)
     try:
         for ds in (D19, D20):
-            rows = [row[:-1] for row in TRIP_ROWS if row[0] == ds]  # without _loaded_at: the loader adds it
+            # Without _loaded_at (the loader adds it), with the fine cells the PostgreSQL copy does not stage.
+            rows = [(*row[:-2], *fine_cell(row[3], row[4]), row[-2]) for row in TRIP_ROWS if row[0] == ds]
             arrays = [
                 pa.array(list(values), field.type)
                 for values, field in zip(zip(*rows, strict=True), schema, strict=True)
@@ -473,6 +478,10 @@ def mariadb_trips() -> Iterator[str]:
             batch = pa.record_batch(arrays, schema=schema)
             load_slice_tidb(conn, "trips", ds, schema, 1, [batch], key_columns=key_columns("trips"),
                             indexes=serving_extras("trips").tidb_indexes)  # fmt: skip
+            cells = pa.Table.from_pylist(cell_rows(dict(zip(schema.names, row, strict=True)) for row in rows),
+                                         schema=CELLS_SCHEMA)  # fmt: skip
+            load_slice_tidb(conn, "trip_origin_cells", ds, CELLS_SCHEMA, 1, cells.to_batches(),
+                            indexes=serving_extras("trip_origin_cells").tidb_indexes)  # fmt: skip
         yield name
     finally:
         with conn.cursor() as cur:
@@ -483,7 +492,7 @@ def mariadb_trips() -> Iterator[str]:
 def api_weeks(database: str, start: date, end: date, box: dict | None = None, region: str | None = None) -> list:
     import pymysql
 
-    from include.api.queries import BoundingBox, Region, weekly_average_query
+    from include.api.queries import BoundingBox, Region, weekly_average_query, weekly_rows
     from include.serving.tidb import SESSION_DEFAULTS  # TiDB's sql_mode and collation
 
     area = Region(region) if region is not None else BoundingBox(**box)
@@ -492,7 +501,7 @@ def api_weeks(database: str, start: date, end: date, box: dict | None = None, re
     try:
         with conn.cursor() as cur:
             cur.execute(sql, params)
-            return [tuple(row) for row in cur.fetchall()]
+            return weekly_rows(cur.fetchall(), start, end)
     finally:
         conn.close()
 

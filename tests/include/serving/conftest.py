@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import random
 import uuid
 from types import SimpleNamespace
@@ -81,7 +82,8 @@ TRIPS_SCHEMA = pa.schema(
     + [(f"{end}_{axis}", pa.float64()) for end in ("origin", "destination") for axis in ("longitude", "latitude")]
     + [("datetime", pa.timestamp("us", tz="UTC")), ("datasource", pa.string())]
     + [("trip_date", pa.date32()), ("week_start", pa.date32()), ("hour_of_day", pa.int32())]
-    + [(name, pa.string()) for name in ("time_bucket", "origin_cell", "destination_cell", "source_file")]
+    + [(name, pa.string()) for name in ("time_bucket", "origin_cell", "destination_cell")]
+    + [("origin_fine_x", pa.int64()), ("origin_fine_y", pa.int64()), ("source_file", pa.string())]
 )
 
 
@@ -113,6 +115,8 @@ def trip_rows(
                 "time_bucket": f"{moment.hour // 3 * 3:02d}-{moment.hour // 3 * 3 + 3:02d}",
                 "origin_cell": f"{int(lon * 100 // 1)}:{int(lat * 100 // 1)}",
                 "destination_cell": f"{int(to_lon * 100 // 1)}:{int(to_lat * 100 // 1)}",
+                "origin_fine_x": None if i % 17 == 5 else math.floor(lon * 1000),
+                "origin_fine_y": None if i % 19 == 7 else math.floor(lat * 1000),
                 "source_file": f"s3a://landing/trips/{seed}.csv",
             }
         )

@@ -1,4 +1,4 @@
-"""The TiDB loader's extra indexes for the trips' bounding-box queries, on the local MariaDB (the TiDB stand-in)."""
+"""The TiDB loader's extra indexes for the trips' weekly average, on the local MariaDB (the TiDB stand-in)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ import pytest
 
 from include.serving.table_specs import SecondaryIndex, serving_extras
 from include.serving.tidb import load_slice_tidb
+from tests.trip_cells import SCHEMA as CELLS_SCHEMA
+from tests.trip_cells import cell_rows
 
 pytestmark = pytest.mark.integration
 
 SLICES = (dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22))
 INDEXES = serving_extras("trips").tidb_indexes
 INDEX_NAMES = {index.name for index in INDEXES}
-# The weekly average in a box: every ISO week overlapping [first, last], with the days of it inside the range.
+CELL_INDEXES = serving_extras("trip_origin_cells").tidb_indexes
+# The trips in a box, counted row by row, per ISO week overlapping [first, last].
 WEEKLY = """
 WITH RECURSIVE weeks (week_start) AS (
     SELECT CAST(%(first)s AS DATE) - INTERVAL WEEKDAY(%(first)s) DAY
@@ -35,7 +38,7 @@ SELECT w.week_start,
 FROM weeks AS w LEFT JOIN counts AS c ON c.week_start = w.week_start
 ORDER BY w.week_start
 """
-# Eight weeks in a box of a tenth of a degree; two years in a thin box.
+# Eight weeks in a box of a tenth of a degree; two years in a thin box; a few blocks; most of the area, over a year.
 QUERIES = [
     {"first": "2025-03-05", "last": "2025-04-28", "min_lon": -74.0, "max_lon": -73.9, "min_lat": 40.7, "max_lat": 40.8},
     {
@@ -46,7 +49,24 @@ QUERIES = [
         "min_lat": 40.7,
         "max_lat": 40.8,
     },
+    {
+        "first": "2025-06-01",
+        "last": "2025-07-15",
+        "min_lon": -73.98537,
+        "max_lon": -73.97302,
+        "min_lat": 40.75111,
+        "max_lat": 40.76098,
+    },
+    {
+        "first": "2025-02-10",
+        "last": "2026-02-09",
+        "min_lon": -74.2533,
+        "max_lon": -73.7001,
+        "min_lat": 40.4987,
+        "max_lat": 40.9012,
+    },
 ]
+QUERY_IDS = ["eight_weeks", "two_years_thin_box", "a_few_blocks", "most_of_the_area_for_a_year"]
 
 
 def require_mariadb(conn) -> None:
@@ -102,65 +122,67 @@ def load(conn, database, table, trips, rows_by_slice, indexes=INDEXES, snapshot=
 
 @pytest.fixture
 def served(mysql_connect, mysql_database, trips, table_name):
-    """Three slices of 4,000 trips served with the trips' indexes; yields (reader, table, the served rows)."""
+    """Three slices of 4,000 trips and their cell counts, served with their indexes; yields (reader, names, rows)."""
     conn, reader = mysql_connect(), mysql_connect()
     rows_by_slice = {ds: trips.rows(ds, 4_000, seed=seed) for seed, ds in enumerate(SLICES)}
     load(conn, mysql_database, table_name, trips, rows_by_slice)
     # A reload of one slice: the superseded rows must not be counted.
     rows_by_slice[SLICES[0]] = trips.rows(SLICES[0], 3_000, seed=99)
     load(conn, mysql_database, table_name, trips, {SLICES[0]: rows_by_slice[SLICES[0]]}, snapshot=2)
-    return reader, table_name, [row for rows in rows_by_slice.values() for row in rows]
+    cells = f"{table_name}_cells"
+    for ds, rows in rows_by_slice.items():
+        data = pa.Table.from_pylist(cell_rows(rows), schema=CELLS_SCHEMA).to_batches(max_chunksize=5_000)
+        load_slice_tidb(conn, cells, ds, CELLS_SCHEMA, 1, data, database=mysql_database, indexes=CELL_INDEXES)
+    return reader, (table_name, cells), [row for rows in rows_by_slice.values() for row in rows]
 
 
-@pytest.mark.parametrize("query", QUERIES, ids=["eight_weeks", "two_years_thin_box"])
-def test_the_api_weekly_query_reads_an_index_range(served, mysql_database, query):
+def api_query(database: str, names: tuple[str, str], query: dict) -> tuple[str, dict, dt.date, dt.date]:
     from include.api.queries import BoundingBox, weekly_average_query
 
-    reader, table, rows = served
     box = BoundingBox(query["min_lon"], query["min_lat"], query["max_lon"], query["max_lat"])
     first, last = dt.date.fromisoformat(query["first"]), dt.date.fromisoformat(query["last"])
-    sql, params = weekly_average_query(box, first, last)
-    assert sql.count("FROM `trips`") == 1
-    sql = sql.replace("FROM `trips`", f"FROM `{mysql_database}`.`{table}`")
-    require_mariadb(reader)
-
-    plan = fetch(reader, "EXPLAIN " + sql, params)
-
-    rows_access = [step for step in plan if step[2] == "r"]
-    assert [(step[3], step[5] in INDEX_NAMES) for step in rows_access] == [("range", True)], plan
-    assert [row[:3] for row in fetch(reader, sql, params)] == weekly_in_python(rows, query)
+    trips, cells = (f"`{database}`.`{name}`" for name in names)
+    sql, params = weekly_average_query(box, first, last, trips=trips, cells=cells)
+    return sql, params, first, last
 
 
-def test_the_rows_table_has_the_indexes(served, mysql_database):
-    reader, table, _ = served
+@pytest.mark.parametrize("query", QUERIES, ids=QUERY_IDS)
+def test_the_api_weekly_query_is_exact_and_reads_index_ranges_only(served, mysql_database, query):
+    from include.api.queries import weekly_rows
 
-    found = indexes_of(reader, mysql_database, table)
-
-    assert found["trip_date_origin"] == ["trip_date", "origin_longitude", "origin_latitude", "ds", "_load_id"]
-    assert found["origin_date"] == ["origin_longitude", "origin_latitude", "trip_date", "ds", "_load_id"]
-    assert set(found) == {"PRIMARY", *INDEX_NAMES}
-
-
-@pytest.mark.parametrize("query", QUERIES, ids=["eight_weeks", "two_years_thin_box"])
-def test_weekly_box_query_is_an_index_range_scan_with_the_right_counts(served, mysql_database, query):
-    reader, table, rows = served
-    sql = WEEKLY.format(table=f"`{mysql_database}`.`{table}`")
+    reader, names, rows = served
+    sql, params, first, last = api_query(mysql_database, names, query)
     require_mariadb(reader)
 
     with reader.cursor() as cur:
-        cur.execute("EXPLAIN " + sql, query)
-        names = [d[0] for d in cur.description]
-        plan = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    result = fetch(reader, sql, query)
+        cur.execute("EXPLAIN " + sql, params)
+        columns = [d[0] for d in cur.description]
+        plan = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+    weeks = weekly_rows(fetch(reader, sql, params), first, last)
 
     expected = weekly_in_python(rows, query)
-    assert result == expected
+    assert [week[:3] for week in weeks] == expected
     assert sum(trips for _, _, trips in expected) > 0
-    rows_access = [step for step in plan if step["table"] == "r"]
-    assert len(rows_access) == 1, plan
-    assert rows_access[0]["type"] == "range" and rows_access[0]["key"] in INDEX_NAMES, plan
-    # Covering: the box and the join to the load-log are answered from the index, without reading the rows.
-    assert "Using index" in rows_access[0]["Extra"], plan
+    on_rows = [step for step in plan if step["table"] == "r"]
+    assert on_rows, plan
+    wanted = INDEX_NAMES | {index.name for index in CELL_INDEXES}
+    # Every read of a rows table (trips' or the cells') is a range of a declared index, covering: no row is read.
+    assert all(step["type"] == "range" and step["key"] in wanted for step in on_rows), plan
+    assert all("Using index" in step["Extra"] for step in on_rows), plan
+
+
+def test_the_rows_tables_have_the_indexes(served, mysql_database):
+    reader, (trips, cells), _ = served
+
+    found, found_cells = indexes_of(reader, mysql_database, trips), indexes_of(reader, mysql_database, cells)
+
+    assert found["origin_fine_cell_date"] == [
+        *("origin_fine_x", "origin_fine_y", "trip_date", "origin_longitude", "origin_latitude"),
+        *("ds", "_load_id"),
+    ]
+    assert set(found) == {"PRIMARY", *INDEX_NAMES}
+    assert found_cells["level_cell_date"] == ["level", "cell_x", "cell_y", "trip_date", "trips", "ds", "_load_id"]
+    assert found_cells["level_region_date"] == ["level", "region", "trip_date", "trips", "ds", "_load_id"]
 
 
 def test_an_existing_table_gains_the_indexes(mysql_connect, mysql_database, trips, table_name):
