@@ -166,6 +166,71 @@ def test_users_and_trips_marts_are_built(served, users_run, trips_run, targets, 
     assert dict(got) == dict(regions) and regions
 
 
+def weeks_counted_one_by_one(trips: list[dict], start, end, box=None, region=None) -> list[tuple]:
+    """(Monday, days in range, trips) of every ISO week overlapping [start, end], trip by trip in plain Python."""
+    import datetime as dt
+
+    counts = Counter()
+    for t in trips:
+        day = t["trip_date"]
+        if not start <= day <= end:
+            continue
+        if region is not None and t["region"] != region:
+            continue
+        lon, lat = t["origin_longitude"], t["origin_latitude"]
+        if box is not None and not (box[0] <= lon <= box[2] and box[1] <= lat <= box[3]):
+            continue
+        counts[day - dt.timedelta(days=day.weekday())] += 1
+    weeks, monday = [], start - dt.timedelta(days=start.weekday())
+    while monday <= end:
+        days = (min(monday + dt.timedelta(days=6), end) - max(monday, start)).days + 1
+        weeks.append((monday, days, counts.get(monday, 0)))
+        monday += dt.timedelta(days=7)
+    return weeks
+
+
+def test_the_api_weekly_average_on_the_served_copy_counts_every_trip_in_the_area(served, trips_run, targets,
+                                                                                  iceberg_catalog):  # fmt: skip
+    """The API's query over the served cells and trips (MariaDB as TiDB), for boxes from a block to a whole region
+    and for every region, against the served trips counted one by one."""
+    import datetime as dt
+
+    import pymysql
+
+    from include.api.queries import BoundingBox, Region, weekly_average_query, weekly_rows
+    from include.serving.tidb import SESSION_DEFAULTS
+
+    trips = iceberg_catalog.load_table("gold.trips").scan().to_arrow().to_pylist()
+    days = sorted(t["trip_date"] for t in trips)
+    start, end = days[0] - dt.timedelta(days=2), days[-1] + dt.timedelta(days=3)
+    first = trips[0]
+    lons, lats = [t["origin_longitude"] for t in trips], [t["origin_latitude"] for t in trips]
+    boxes = [
+        (14.40, 50.05, 14.46, 50.10),  # central Prague, the API's example
+        (first["origin_longitude"] - 0.0007, first["origin_latitude"] - 0.0004,  # a block around one trip
+         first["origin_longitude"] + 0.0011, first["origin_latitude"] + 0.0009),
+        (min(lons), min(lats), max(lons), max(lats)),  # every origin, on the box's edges too
+        (14.2, 49.9, 14.7, 50.25),  # a whole region, edges on cell edges
+    ]  # fmt: skip
+    conn = pymysql.connect(host="127.0.0.1", user="root", database=targets["mariadb"], **SESSION_DEFAULTS)
+    try:
+        with conn.cursor() as cur:
+
+            def api_weeks(area):
+                sql, params = weekly_average_query(area, start, end)
+                cur.execute(sql, params)
+                return [row[:3] for row in weekly_rows(cur.fetchall(), start, end)]
+
+            for box in boxes:
+                assert api_weeks(BoundingBox(*box)) == weeks_counted_one_by_one(trips, start, end, box=box), box
+            for region in sorted({t["region"] for t in trips}):
+                want = weeks_counted_one_by_one(trips, start, end, region=region)
+                assert api_weeks(Region(region)) == want and sum(w[2] for w in want) > 0, region
+    finally:
+        conn.close()
+    assert sum(w[2] for w in weeks_counted_one_by_one(trips, start, end, box=boxes[2])) == len(trips)
+
+
 def test_trips_ingestions_are_announced_served_with_their_rows_in_both_copies(served, trips_run):
     import psycopg2
 
