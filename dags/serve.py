@@ -3,7 +3,8 @@
 
 Scheduled on every gold table's Asset (`include/assets.py: GOLD_TABLES`). For each gold slice a Spark task
 reported (the `ds` in its asset event), loads PostgreSQL `analytics.gold.<table>` and TiDB
-`lakehouse.<table>`; then builds and tests the dbt marts with Cosmos and brings Metabase's dashboards up to date.
+`lakehouse.<table>`; then builds and tests the dbt marts with Cosmos (skipped when the last build that succeeded
+started from the same load-log: nothing was loaded since) and brings Metabase's dashboards up to date.
 A manual run serves the `ds` param (all gold tables, or those in `tables`). The plan pins each slice to its
 table's current Iceberg snapshot, and both targets load that one, so they never serve different snapshots of a
 slice. Reloading a slice whose snapshot is already served is a no-op that says so.
@@ -59,7 +60,20 @@ def serve():
         default_args={"retries": 2},
     )
 
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def marts_stale() -> str | None:
+        """The load-log's fingerprint when the marts must be built (something was loaded since the last build)."""
+        from include.serving.tasks import marts_to_build
+
+        return marts_to_build()
+
     @task
+    def marts_built(fingerprint: str) -> None:
+        from include.serving.tasks import record_marts_built
+
+        record_marts_built(fingerprint)
+
+    @task(trigger_rule="none_failed")
     def refresh_metabase() -> dict:
         from include.serving.tasks import refresh_metabase as provision
 
@@ -74,7 +88,8 @@ def serve():
 
     slices = plan()
     loaded = [load_postgres.expand(gold_slice=slices), load_tidb.expand(gold_slice=slices)]
-    loaded >> marts >> refresh_metabase()
+    stale = marts_stale()
+    loaded >> stale >> marts >> marts_built(stale) >> refresh_metabase()
     served_events(*loaded)
 
 

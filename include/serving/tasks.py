@@ -164,3 +164,79 @@ def refresh_metabase(conn_id: str = "metabase", database_conn_id: str = "analyti
     summary = provision(base_url, conn.login, conn.password, database_from_airflow(database_conn_id))
     log.info("Metabase: %s", summary.as_dict())
     return summary.as_dict()
+
+
+# The load-log as of the last dbt build that succeeded (one row), in the served schema beside the load-log itself.
+MARTS_BUILT = "_lakehouse_marts_built"
+
+
+def _load_log_fingerprint(cur: Any) -> str:
+    """An md5 of every load-log row (table, slice, snapshot, load time): it changes with every load that wrote."""
+    from include.serving.loads import LOAD_LOG
+    from include.serving.postgres import TARGET_SCHEMA
+
+    cur.execute("SELECT to_regclass(%s)", (f"{TARGET_SCHEMA}.{LOAD_LOG}",))
+    if cur.fetchone()[0] is None:
+        return "no loads"
+    cur.execute(
+        "SELECT md5(coalesce(string_agg(concat_ws('|', table_name, ds, snapshot_id, rows, loaded_at), ','"
+        f" ORDER BY table_name, ds), '')) FROM {TARGET_SCHEMA}.{LOAD_LOG}"
+    )
+    return cur.fetchone()[0]
+
+
+def _with_connection(body):
+    """``body(conn)`` on ``conn``, or on a connection of its own to ``conn_id`` (opened and closed here)."""
+
+    @functools.wraps(body)
+    def run(*args: Any, conn: Any = None, conn_id: str = "analytics_postgres") -> Any:
+        from include.serving.postgres import connect
+
+        if conn is not None:
+            return body(conn, *args)
+        own = connect(conn_id)
+        try:
+            return body(own, *args)
+        finally:
+            own.close()
+
+    return run
+
+
+@_with_connection
+def marts_to_build(conn: Any) -> str | None:
+    """The load-log's fingerprint when the marts are older than what is served, None when they are current.
+
+    They are current when the last dbt build that succeeded started from this same load-log: every load since
+    changed it, and a build that failed recorded nothing, so the next run builds again.
+    """
+    from include.serving.postgres import TARGET_SCHEMA
+
+    with conn.cursor() as cur:
+        fingerprint = _load_log_fingerprint(cur)
+        cur.execute("SELECT to_regclass(%s)", (f"{TARGET_SCHEMA}.{MARTS_BUILT}",))
+        built = None
+        if cur.fetchone()[0] is not None:
+            cur.execute(f"SELECT load_log_md5 FROM {TARGET_SCHEMA}.{MARTS_BUILT}")
+            built = (cur.fetchone() or (None,))[0]
+    conn.rollback()
+    return None if built == fingerprint else fingerprint
+
+
+@_with_connection
+def record_marts_built(conn: Any, fingerprint: str) -> None:
+    """Record that the marts were built, and tested, from the load-log ``fingerprint`` (``marts_to_build``'s)."""
+    from include.serving.postgres import TARGET_SCHEMA
+
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS {TARGET_SCHEMA}")
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {TARGET_SCHEMA}.{MARTS_BUILT} (one boolean PRIMARY KEY DEFAULT true"
+            " CHECK (one), load_log_md5 text NOT NULL, built_at timestamptz NOT NULL)"
+        )
+        cur.execute(
+            f"INSERT INTO {TARGET_SCHEMA}.{MARTS_BUILT} (load_log_md5, built_at) VALUES (%s, now())"
+            " ON CONFLICT (one) DO UPDATE SET load_log_md5 = excluded.load_log_md5, built_at = excluded.built_at",
+            (fingerprint,),
+        )
+    conn.commit()

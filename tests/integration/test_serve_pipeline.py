@@ -102,6 +102,8 @@ def test_gold_is_identical_in_iceberg_postgres_and_mariadb(served, tweets_run, t
 
 
 def test_marts_are_built_from_the_served_gold(served, tweets_run, targets, iceberg_catalog):
+    states = {ti.task_id: ti.state for ti in served.get_task_instances()}
+    assert (states["marts_stale"], states["marts_built"]) == ("success", "success"), states
     per_day = iceberg_rows(iceberg_catalog, "tweets_per_day", tweets_run.ds)
     langs = iceberg_rows(iceberg_catalog, "tweets_by_language", tweets_run.ds)
     daily = pg_query(targets["postgres"], "SELECT day, tweets FROM marts.tweets_daily")
@@ -267,3 +269,7 @@ def test_serving_the_same_snapshots_again_is_a_no_op(served, tweets_run, targets
     assert {r["table"] for r in results} >= set(GOLD) and all(r["skipped"] for r in results), results
     assert pg_query(targets["postgres"], query) == before
     assert len(fake_metabase.writes()) == writes
+    # Nothing was loaded since the marts were last built: dbt does not run again; Metabase is still checked.
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert {state for task, state in states.items() if task.startswith("dbt.")} == {"skipped"}, states
+    assert (states["marts_built"], states["refresh_metabase"]) == ("skipped", "success"), states

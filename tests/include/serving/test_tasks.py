@@ -57,3 +57,32 @@ def test_serving_extras_are_declared_for_declared_gold_tables_only():
     from include.serving.tasks import gold_tables
 
     assert set(EXTRAS) <= set(gold_tables())
+
+
+@pytest.mark.integration
+def test_marts_are_built_again_only_after_a_load_wrote(pg_connect, table_name):
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from include.serving.postgres import load_slice_postgres
+    from include.serving.tasks import marts_to_build, record_marts_built
+
+    conn = pg_connect()
+    schema = pa.schema([("ds", pa.date32()), ("n", pa.int64())])
+
+    def load(snapshot_id: int, rows: int):
+        batch = pa.record_batch([pa.array([dt.date(2026, 11, 20)] * rows), pa.array(range(rows))], schema=schema)
+        return load_slice_postgres(conn, table_name, dt.date(2026, 11, 20), schema, snapshot_id, [batch])
+
+    load(1, 3)
+    first = marts_to_build(conn=conn)
+    assert first  # never built: build
+    record_marts_built(first, conn=conn)
+    assert marts_to_build(conn=conn) is None  # built from this load-log
+    assert load(1, 3).skipped and marts_to_build(conn=conn) is None  # a load that skipped changes nothing
+    load(2, 4)
+    second = marts_to_build(conn=conn)
+    assert second and second != first  # a load that wrote: build again
+    # A build that failed records nothing: the next run still builds.
+    assert marts_to_build(conn=conn) == second
