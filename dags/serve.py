@@ -4,7 +4,7 @@
 Scheduled on every gold table's Asset (`include/assets.py: GOLD_TABLES`). For each gold slice a Spark task
 reported (the `ds` in its asset event), loads PostgreSQL `analytics.gold.<table>` and TiDB
 `lakehouse.<table>`; then builds and tests the dbt marts with Cosmos (skipped when the last build that succeeded
-started from the same load-log: nothing was loaded since) and brings Metabase's dashboards up to date.
+started from the same load-log and dbt project) and brings Metabase's dashboards up to date.
 A manual run serves the `ds` param (all gold tables, or those in `tables`). The plan pins each slice to its
 table's current Iceberg snapshot, and both targets load that one, so they never serve different snapshots of a
 slice. Reloading a slice whose snapshot is already served is a no-op that says so.

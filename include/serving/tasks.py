@@ -205,15 +205,21 @@ def _with_connection(body):
 
 @_with_connection
 def marts_to_build(conn: Any) -> str | None:
-    """The load-log's fingerprint when the marts are older than what is served, None when they are current.
+    """A fingerprint of what the marts are built from when they are older than it, None when they are current.
 
-    They are current when the last dbt build that succeeded started from this same load-log: every load since
-    changed it, and a build that failed recorded nothing, so the next run builds again.
+    They are current when the last dbt build that succeeded started from this same load-log and this same dbt
+    project (its parsed manifest): every load since changed the one, a new release the other, and a build that
+    failed recorded nothing, so the next run builds again.
     """
+    import hashlib
+
+    from include.cosmos_config import manifest_path
     from include.serving.postgres import TARGET_SCHEMA
 
+    manifest = manifest_path()
+    project = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.exists() else "no manifest"
     with conn.cursor() as cur:
-        fingerprint = _load_log_fingerprint(cur)
+        fingerprint = f"{_load_log_fingerprint(cur)} {project}"
         cur.execute("SELECT to_regclass(%s)", (f"{TARGET_SCHEMA}.{MARTS_BUILT}",))
         built = None
         if cur.fetchone()[0] is not None:
