@@ -404,12 +404,58 @@ def _buffer_pool(size: int | None = None) -> int:
     return int(value)
 
 
-def serve(rows: int, boxes: int, workdir: Path, seed: int) -> int:
-    import psycopg2
-    import pymysql
+def _loaded_rows(database: str) -> int | None:
+    """The trips a previous run left in ``database``'s served copy, None when there is none."""
+    try:
+        if database == "postgres":
+            import psycopg2
 
+            conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=SERVE_DB)
+        else:
+            import pymysql
+
+            conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", database=SERVE_DB)
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM gold.trips" if database == "postgres" else "SELECT count(*) FROM trips")
+            (count,) = cur.fetchone()
+        conn.close()
+        return int(count)
+    except Exception:  # noqa: BLE001 - no database or no table: nothing to reuse
+        return None
+
+
+def ask(database: str, asked: list[dict]) -> tuple[dict[str, list[float]], list[dict]]:
+    """Every question, once, in ``database``: seconds by kind (box, region) and each answer's non-zero weeks."""
     from include.api.queries import BoundingBox, Region, weekly_average_query
 
+    if database == "postgres":
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=SERVE_DB)
+        names = {"trips": "gold.trips", "cells": "gold.trip_origin_cells"}
+    else:
+        import pymysql
+
+        conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", database=SERVE_DB)
+        names = {}
+    latency: dict[str, list[float]] = {"box": [], "region": []}
+    answers = []
+    with conn.cursor() as cur:
+        for q in asked:
+            kind = "region" if "region" in q else "box"
+            area = Region(q["region"]) if kind == "region" else BoundingBox(
+                q["min_lon"], q["min_lat"], q["max_lon"], q["max_lat"]
+            )  # fmt: skip
+            sql, params = weekly_average_query(area, q["from"], q["to"], **names)
+            seconds, weeks = _timed(cur, sql, params, q["from"], q["to"])
+            latency[kind].append(seconds)
+            answers.append(weeks)
+    conn.close()
+    return latency, answers
+
+
+def serve(rows: int, boxes: int, workdir: Path, seed: int, reuse: bool) -> int:
+    """Load each database and ask it every question twice: right after its load, then again (its pages cached)."""
     parquet_dir = workdir / f"gold-{rows}-{seed}"
     if not (parquet_dir / "_done").exists():
         t0 = time.perf_counter()
@@ -417,56 +463,48 @@ def serve(rows: int, boxes: int, workdir: Path, seed: int) -> int:
         generate(parquet_dir, rows, seed)
         (parquet_dir / "_done").touch()
         print(f"generated {rows:,} gold-shaped trips in {time.perf_counter() - t0:.0f} s", flush=True)
-    t0 = time.perf_counter()
-    files = export(parquet_dir, workdir / "tsv")
-    cells = sum(1 for _ in files["cells"][0].open())
-    print(f"trips and {cells:,} cell counts exported by DuckDB in {time.perf_counter() - t0:.0f} s", flush=True)
-    pg_load = load_postgres(files)
-    print("PostgreSQL: " + ", ".join(f"{k} {v:.0f} s" for k, v in pg_load.items()), flush=True)
+    files = None
+    asked = questions(boxes, seed)
+    results = {}
     pool = _buffer_pool()
     try:
         _buffer_pool(max(pool, MARIADB_BUFFER_POOL))
-        my_load = load_mariadb(files)
-        print("MariaDB: " + ", ".join(f"{k} {v:.0f} s" for k, v in my_load.items()), flush=True)
-        asked = questions(boxes, seed)
-        pg = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=SERVE_DB)
-        my = pymysql.connect(host="127.0.0.1", port=3306, user="root", database=SERVE_DB)
-        latency = {"postgres": {"box": [], "region": []}, "mariadb": {"box": [], "region": []}}
-        answers = []
-        with pg.cursor() as pcur, my.cursor() as mcur:
-            for q in asked:
-                kind = "region" if "region" in q else "box"
-                area = Region(q["region"]) if kind == "region" else BoundingBox(
-                    q["min_lon"], q["min_lat"], q["max_lon"], q["max_lat"]
-                )  # fmt: skip
-                pg_sql, params = weekly_average_query(
-                    area, q["from"], q["to"], trips="gold.trips", cells="gold.trip_origin_cells"
-                )
-                my_sql, _ = weekly_average_query(area, q["from"], q["to"])
-                pg_s, pg_weeks = _timed(pcur, pg_sql, params, q["from"], q["to"])
-                my_s, my_weeks = _timed(mcur, my_sql, params, q["from"], q["to"])
-                latency["postgres"][kind].append(pg_s)
-                latency["mariadb"][kind].append(my_s)
-                answers.append((pg_weeks, my_weeks))
-        pg.close()
-        my.close()
+        for database, load in (("postgres", load_postgres), ("mariadb", load_mariadb)):
+            if reuse and _loaded_rows(database) == rows:
+                print(f"{database}: reusing the {rows:,} trips a previous run loaded", flush=True)
+            else:
+                if files is None:
+                    t0 = time.perf_counter()
+                    files = export(parquet_dir, workdir / "tsv")
+                    cells = sum(1 for _ in files["cells"][0].open())
+                    print(
+                        f"{cells:,} cell counts, and the trips, exported by DuckDB in {time.perf_counter() - t0:.0f} s"
+                    )
+                seconds = load(files)
+                print(f"{database}: " + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items()), flush=True)
+            results[database] = [ask(database, asked), ask(database, asked)]
     finally:
         _buffer_pool(pool)
-    print(f"\nweekly average over {rows:,} trips: {boxes} boxes and {len(asked) - boxes} regions, random ranges")
-    print(f"{'database':<10}{'area':<8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-    worst = 0.0
-    for database, kinds in latency.items():
-        for kind, values in kinds.items():
-            cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
-            worst = max(worst, cuts[98])
-            print(f"{database:<10}{kind:<8}{cuts[49] * 1e3:>9.1f}{cuts[94] * 1e3:>9.1f}{cuts[98] * 1e3:>9.1f}"
-                  f"{max(values) * 1e3:>9.1f}")  # fmt: skip
+    print(f"\nweekly average over {rows:,} trips: {boxes} boxes and {len(asked) - boxes} regions, random ranges;")
+    print("pass 1 right after the database's load, pass 2 the same questions again")
+    print(f"{'database':<10}{'area':<8}{'pass':>5}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    worst = {1: 0.0, 2: 0.0}
+    for database, passes in results.items():
+        for kind in ("box", "region"):
+            for number, (latency, _) in enumerate(passes, 1):
+                values = latency[kind]
+                cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+                worst[number] = max(worst[number], cuts[98])
+                print(f"{database:<10}{kind:<8}{number:>5}{cuts[49] * 1e3:>9.1f}{cuts[94] * 1e3:>9.1f}"
+                      f"{cuts[98] * 1e3:>9.1f}{max(values) * 1e3:>9.1f}")  # fmt: skip
     t0 = time.perf_counter()
     truth = brute_force(parquet_dir, asked)
-    exact = sum(1 for (pg_weeks, my_weeks), want in zip(answers, truth, strict=True) if pg_weeks == my_weeks == want)
-    print(f"answers exact against DuckDB's brute-force count: {exact} of {len(asked)} (every one; "
-          f"{time.perf_counter() - t0:.0f} s)")  # fmt: skip
-    print(f"p99 <= 1 s: {'met' if worst <= 1.0 else 'MISSED'} (worst p99 {worst * 1e3:.0f} ms)")
+    answers = [answer for passes in results.values() for _, answer in passes]
+    exact = sum(1 for i, want in enumerate(truth) if all(a[i] == want for a in answers))
+    print(f"answers exact in both databases and passes against DuckDB's brute-force count: {exact} of {len(asked)}"
+          f" (every question; {time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    for number, value in worst.items():
+        print(f"pass {number}: p99 <= 1 s {'met' if value <= 1.0 else 'MISSED'} (worst p99 {value * 1e3:.0f} ms)")
     return 0 if exact == len(asked) else 1
 
 
@@ -479,6 +517,7 @@ def main(argv=None) -> int:
     queries.add_argument("--rows", type=int, default=100_000_000)
     queries.add_argument("--boxes", type=int, default=200)
     queries.add_argument("--seed", type=int, default=11)
+    queries.add_argument("--reuse", action="store_true", help="ask a database that already holds the N trips")
     for sub in (run, queries):
         sub.add_argument("--workdir", type=Path, default=ROOT / ".artifacts" / "bench-trips")
     child = commands.add_parser("_child")
@@ -491,7 +530,7 @@ def main(argv=None) -> int:
         return 0
     if args.command == "pipeline":
         return pipeline(args.sizes, args.workdir)
-    return serve(args.rows, args.boxes, args.workdir, args.seed)
+    return serve(args.rows, args.boxes, args.workdir, args.seed, args.reuse)
 
 
 if __name__ == "__main__":
