@@ -107,13 +107,14 @@ def serve_slice(warehouse: Path) -> dict[str, float]:
         for table in tables:
             t0 = time.perf_counter()
             gold = read_slice(f"gold.{table}", DS, catalog=catalog)
+            extras = serving_extras(table)
             load_slice_postgres(pg, table, DS, gold.schema, gold.snapshot_id, gold.batches,
-                                point_columns=serving_extras(table).points)  # fmt: skip
+                                point_columns=extras.points, indexes=extras.indexes)  # fmt: skip
             seconds["serve postgres"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             gold = read_slice(f"gold.{table}", DS, catalog=catalog)
             load_slice_tidb(my, table, DS, gold.schema, gold.snapshot_id, gold.batches, database=PIPELINE_SERVE_DB,
-                            key_columns=key_columns(table), indexes=serving_extras(table).tidb_indexes)  # fmt: skip
+                            key_columns=key_columns(table), indexes=extras.indexes)  # fmt: skip
             seconds["serve tidb"] += time.perf_counter() - t0
     finally:
         pg.close()

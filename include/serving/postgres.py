@@ -42,7 +42,7 @@ import pyarrow.csv as pacsv
 
 from include.serving import loads
 from include.serving.loads import DS, LOAD_LOG, LOADED_AT, LoadResult, Target
-from include.serving.table_specs import PointColumn
+from include.serving.table_specs import PointColumn, SecondaryIndex
 
 log = logging.getLogger(__name__)
 
@@ -186,10 +186,43 @@ def _ensure_points(cur: Any, parent: str, table: str, points: Sequence[PointColu
         cur.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {parent} USING gist ({ident(point.name)})")
 
 
+def _btree_index(table: str, index: SecondaryIndex) -> str:
+    name = f"{table}__{index.name}"
+    if len(name) > _MAX_IDENTIFIER:
+        raise ValueError(f"index name {name!r} is longer than {_MAX_IDENTIFIER} characters: shorten the index name")
+    return name
+
+
+def _check_indexes(schema: pa.Schema, indexes: Sequence[SecondaryIndex]) -> None:
+    names = [index.name for index in indexes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"index names must be unique: {names}")
+    for index in indexes:
+        if not _NAME.match(index.name):
+            raise ValueError(f"index name {index.name!r} must match {_NAME.pattern}")
+        missing = [name for name in index.columns if name not in schema.names]
+        if not index.columns or missing:
+            raise ValueError(f"index {index.name!r}: no column {missing or '(none named)'} in the slice schema")
+
+
+def _ensure_indexes(cur: Any, parent: str, table: str, indexes: Sequence[SecondaryIndex]) -> None:
+    """Build the B-tree indexes the parent lacks: on a partitioned table, one per partition, adopted by ATTACH."""
+    for index in indexes:
+        columns = ", ".join(ident(name) for name in index.columns)
+        cur.execute(f"CREATE INDEX IF NOT EXISTS {ident(_btree_index(table, index))} ON {parent} ({columns})")
+
+
 def _ensure_target(
-    cur: Any, target: str, table: str, slice_schema: str, schema: pa.Schema, points: Sequence[PointColumn]
+    cur: Any,
+    target: str,
+    table: str,
+    slice_schema: str,
+    schema: pa.Schema,
+    points: Sequence[PointColumn],
+    indexes: Sequence[SecondaryIndex] = (),
 ) -> dict[str, _Column]:
-    """Create the schemas, the load-log and the partitioned table when missing; add new columns. Returns columns."""
+    """Create the schemas, the load-log and the partitioned table when missing; add new columns and the extras.
+    Returns the columns."""
     parent = f"{ident(target)}.{ident(table)}"
     postgis = _postgis(cur) if points else ""
     cur.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(target)}")
@@ -213,6 +246,7 @@ def _ensure_target(
         lambda name, column: cur.execute(f"ALTER TABLE {parent} ADD COLUMN {column.definition(name)}"),
     )
     _ensure_points(cur, parent, table, points, postgis)
+    _ensure_indexes(cur, parent, table, indexes)
     return _columns(cur, parent)
 
 
@@ -385,6 +419,7 @@ class PostgresTarget(Target):
         slice_schema: where the partitions live (``gold_slices``).
         point_columns: PostGIS point columns generated from the slice's coordinate columns, each with a GiST
             index (see ``include.serving.table_specs``); the PostGIS extension is created when missing.
+        indexes: B-tree indexes of the partitioned table (``<table>__<name>``), built where missing.
         idle_timeout_s: the server ends the load's session when the load's transaction sits idle this long
             (``idle_in_transaction_session_timeout``): a worker frozen or cut off in the swap, its connection still
             open, would otherwise hold the parent's lock, and block every reader, until TCP gives up (hours). The
@@ -403,6 +438,7 @@ class PostgresTarget(Target):
         target_schema=TARGET_SCHEMA,
         slice_schema=SLICE_SCHEMA,
         point_columns=(),
+        indexes=(),
         idle_timeout_s: float = IDLE_TIMEOUT_S,
         lock_timeout_s: float = LOCK_TIMEOUT_S,
         lock_wait_s: float = LOCK_WAIT_S,
@@ -414,6 +450,7 @@ class PostgresTarget(Target):
         self.target_schema: str = target_schema
         self.slice_schema: str = slice_schema
         self.points: tuple[PointColumn, ...] = tuple(point_columns)
+        self.indexes: tuple[SecondaryIndex, ...] = tuple(indexes)
         self.reserved = tuple(point.name for point in self.points)
         self._columns: dict[str, _Column] = {}
         self._staging_name = ""
@@ -424,6 +461,7 @@ class PostgresTarget(Target):
 
     def check(self, schema: pa.Schema) -> None:
         _check_points(schema, self.points)
+        _check_indexes(schema, self.indexes)
 
     def begin(self) -> None:
         import psycopg2.extensions
@@ -441,7 +479,9 @@ class PostgresTarget(Target):
 
     def ensure(self, table: str, schema: pa.Schema) -> None:
         with self.conn.cursor() as cur:
-            self._columns = _ensure_target(cur, self.target_schema, table, self.slice_schema, schema, self.points)
+            self._columns = _ensure_target(
+                cur, self.target_schema, table, self.slice_schema, schema, self.points, self.indexes
+            )
         self.conn.commit()
 
     def stage(self, table: str, ds: dt.date, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:

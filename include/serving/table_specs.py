@@ -1,4 +1,4 @@
-"""Per-table serving extras: PostGIS point columns in PostgreSQL, secondary indexes in TiDB.
+"""Per-table serving extras: PostGIS point columns in PostgreSQL, secondary B-tree indexes in both databases.
 
 They are declared with the table (``[gold.serving]`` in spark/lakehouse_jobs/tables.toml). The loaders know nothing
 of any particular table: they take these as arguments, and the serve tasks look them up here with
@@ -37,10 +37,12 @@ class PointColumn:
 
 @dataclass(frozen=True)
 class SecondaryIndex:
-    """A secondary index of the TiDB rows table (``<table>__rows``), created with it or added when missing.
+    """A B-tree index of a served table, created with it or added when missing.
 
-    The loader appends the view's join columns (``ds``, ``_load_id``) so that a query through the view can be
-    answered from the index alone, whatever the primary key's clustering.
+    In TiDB it indexes the rows table (``<table>__rows``), and the loader appends the view's join columns (``ds``,
+    ``_load_id``) so that a query through the view can be answered from the index alone, whatever the primary key's
+    clustering. In PostgreSQL it is an index of the partitioned table (``<table>__<name>``), so every slice's
+    partition has it (the staging table builds it before the swap, which adopts it).
 
     Attributes:
         name: the index name, unique within the table.
@@ -57,11 +59,11 @@ class ServingExtras:
 
     Attributes:
         points: PostgreSQL generated point columns (each with a GiST index).
-        tidb_indexes: TiDB secondary indexes.
+        indexes: secondary B-tree indexes, in both databases.
     """
 
     points: tuple[PointColumn, ...] = ()
-    tidb_indexes: tuple[SecondaryIndex, ...] = ()
+    indexes: tuple[SecondaryIndex, ...] = ()
 
 
 NONE = ServingExtras()
@@ -70,13 +72,13 @@ NONE = ServingExtras()
 def _extras(table: declarations.Table) -> ServingExtras:
     return ServingExtras(
         points=tuple(PointColumn(p.name, p.longitude, p.latitude, p.srid) for p in table.points),
-        tidb_indexes=tuple(SecondaryIndex(i.name, i.columns) for i in table.tidb_indexes),
+        indexes=tuple(SecondaryIndex(i.name, i.columns) for i in table.indexes),
     )
 
 
 # By gold table name (without namespace): the tables whose `[gold.serving]` declares any.
 EXTRAS: dict[str, ServingExtras] = {
-    table.name: _extras(table) for table in DECLARED.gold if table.points or table.tidb_indexes
+    table.name: _extras(table) for table in DECLARED.gold if table.points or table.indexes
 }
 
 

@@ -124,11 +124,10 @@ def serve_postgres(
     from include.serving import postgres
     from include.serving.table_specs import serving_extras
 
-    points = serving_extras(table).points
+    extras = serving_extras(table)
     connect = functools.partial(postgres.connect, conn_id)
-    return _serve(
-        "PostgreSQL", connect, postgres.load_slice_postgres, table, ds, snapshot_id, catalog, point_columns=points
-    )
+    options = {"point_columns": extras.points, "indexes": extras.indexes}
+    return _serve("PostgreSQL", connect, postgres.load_slice_postgres, table, ds, snapshot_id, catalog, **options)
 
 
 def serve_tidb(
@@ -145,7 +144,7 @@ def serve_tidb(
         "database": BaseHook.get_connection(conn_id).schema or tidb.DATABASE,
         # The REST API's lookup/page key is indexed, so its queries are index range scans in TiDB.
         "key_columns": key_columns(table),
-        "indexes": serving_extras(table).tidb_indexes,
+        "indexes": serving_extras(table).indexes,
     }
     connect = functools.partial(tidb.connect, conn_id)
     return _serve("TiDB", connect, tidb.load_slice_tidb, table, ds, snapshot_id, catalog, **options)

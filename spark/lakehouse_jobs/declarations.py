@@ -94,7 +94,7 @@ class Table:
             hold different rows (a reader reads across slices).
         columns: the Iceberg columns, ``ds`` first.
         points: the PostGIS points PostgreSQL adds.
-        tidb_indexes: the secondary indexes TiDB adds.
+        indexes: the B-tree indexes both serving databases add.
         api: the REST API's declaration of the table as read (path, summary, sort, key, key_pattern, filters,
             omit), None when the API does not serve it; include/api/datasets.py interprets and checks it.
     """
@@ -106,7 +106,7 @@ class Table:
     snapshot: bool
     columns: tuple[Column, ...]
     points: tuple[Point, ...] = ()
-    tidb_indexes: tuple[Index, ...] = ()
+    indexes: tuple[Index, ...] = ()
     api: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
@@ -157,7 +157,7 @@ def _table(entry: dict[str, Any], ds: Column) -> Table:
         columns=(ds, *(column(item) for item in entry.pop("columns"))),
         key=tuple(entry.pop("key")),
         points=tuple(Point(**item) for item in serving.pop("points", ())),
-        tidb_indexes=tuple(Index(item["name"], tuple(item["columns"])) for item in serving.pop("tidb_indexes", ())),
+        indexes=tuple(Index(item["name"], tuple(item["columns"])) for item in serving.pop("indexes", ())),
         **entry,
     )
 
@@ -171,7 +171,7 @@ def _problems(table: Table, domains: dict[str, Domain]) -> list[str]:
     for point in table.points:
         if point.name in names or {point.longitude, point.latitude} - set(names):
             problems.append(f"point {point.name!r} must be a new name over declared columns")
-    for index in table.tidb_indexes:
+    for index in table.indexes:
         problems += [
             f"index {index.name!r}: column {name!r} is not declared" for name in index.columns if name not in names
         ]

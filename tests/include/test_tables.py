@@ -102,9 +102,9 @@ def test_api_and_serving_read_the_declaration():
         )
     trips = serving_extras("trips")
     assert [p.name for p in trips.points] == ["origin_geom", "destination_geom"]
-    assert [i.name for i in trips.tidb_indexes] == ["origin_fine_cell_date"]
+    assert [i.name for i in trips.indexes] == ["origin_fine_cell_date"]
     cells = serving_extras("trip_origin_cells")
-    assert ([p.name for p in cells.points], [i.name for i in cells.tidb_indexes]) == (
+    assert ([p.name for p in cells.points], [i.name for i in cells.indexes]) == (
         [],
         ["level_cell_date", "level_region_date"],
     )

@@ -370,4 +370,4 @@ def load_other_gold(conn) -> None:
             batch = pa.record_batch(arrays, schema=schema)
             # As the serve DAG loads them: the API's key index, and the table's secondary indexes (trips: the box).
             load_slice_tidb(conn, table, ds, schema, 1, [batch], key_columns=key_columns(table),
-                            indexes=serving_extras(table).tidb_indexes)  # fmt: skip
+                            indexes=serving_extras(table).indexes)  # fmt: skip

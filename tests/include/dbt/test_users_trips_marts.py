@@ -477,11 +477,11 @@ def mariadb_trips() -> Iterator[str]:
             ]
             batch = pa.record_batch(arrays, schema=schema)
             load_slice_tidb(conn, "trips", ds, schema, 1, [batch], key_columns=key_columns("trips"),
-                            indexes=serving_extras("trips").tidb_indexes)  # fmt: skip
+                            indexes=serving_extras("trips").indexes)  # fmt: skip
             cells = pa.Table.from_pylist(cell_rows(dict(zip(schema.names, row, strict=True)) for row in rows),
                                          schema=CELLS_SCHEMA)  # fmt: skip
             load_slice_tidb(conn, "trip_origin_cells", ds, CELLS_SCHEMA, 1, cells.to_batches(),
-                            indexes=serving_extras("trip_origin_cells").tidb_indexes)  # fmt: skip
+                            indexes=serving_extras("trip_origin_cells").indexes)  # fmt: skip
         yield name
     finally:
         with conn.cursor() as cur:

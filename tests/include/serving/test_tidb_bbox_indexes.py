@@ -16,9 +16,9 @@ from tests.trip_cells import cell_rows
 pytestmark = pytest.mark.integration
 
 SLICES = (dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22))
-INDEXES = serving_extras("trips").tidb_indexes
+INDEXES = serving_extras("trips").indexes
 INDEX_NAMES = {index.name for index in INDEXES}
-CELL_INDEXES = serving_extras("trip_origin_cells").tidb_indexes
+CELL_INDEXES = serving_extras("trip_origin_cells").indexes
 # The trips in a box, counted row by row, per ISO week overlapping [first, last].
 WEEKLY = """
 WITH RECURSIVE weeks (week_start) AS (

@@ -75,10 +75,10 @@ def test_the_weekly_question_is_an_index_range_scan_in_tidbs_plan(tidb_database,
         rows = trips.rows(ds, 3_000, seed=seed)
         data = pa.Table.from_pylist(rows, schema=trips.schema).to_batches(2_000)
         load_slice_tidb(conn, "trips", ds, trips.schema, 1, data, database=tidb_database,
-                        indexes=serving_extras("trips").tidb_indexes)  # fmt: skip
+                        indexes=serving_extras("trips").indexes)  # fmt: skip
         cells = pa.Table.from_pylist(cell_rows(rows), schema=CELLS_SCHEMA).to_batches(5_000)
         load_slice_tidb(conn, "trip_origin_cells", ds, CELLS_SCHEMA, 1, cells, database=tidb_database,
-                        indexes=serving_extras("trip_origin_cells").tidb_indexes)  # fmt: skip
+                        indexes=serving_extras("trip_origin_cells").indexes)  # fmt: skip
     conn.select_db(tidb_database)
     sql, params = weekly_average_query(BoundingBox(-74.0, 40.7, -73.9, 40.8), dt.date(2025, 3, 5), dt.date(2025, 4, 28))
     with conn.cursor() as cur:
