@@ -25,6 +25,10 @@ stored from its longitude/latitude columns, with partitioned GiST indexes on the
 created with the parent's generated columns (so the COPY, which lists only the Arrow columns, computes them) and
 gets the parent's indexes after the COPY, before the swap: ATTACH then adopts them instead of building them while
 it holds the lock.
+
+Indexes. A table's declared B-tree indexes (``indexes``: the columns its questions read, see
+``include.serving.table_specs``) are indexes of the partitioned parent, ``<table>__<name>``: PostgreSQL builds one on
+every partition, and the staging table builds its own before the swap, which adopts it, like the GiST indexes.
 """
 
 from __future__ import annotations
@@ -156,11 +160,16 @@ def _point_column(point: PointColumn, postgis: str) -> _Column:
     )
 
 
-def _point_index(table: str, point: PointColumn) -> str:
-    name = f"{table}__{point.name}_gist"
+def _index_name(table: str, suffix: str, shorten: str) -> str:
+    """``<table>__<suffix>``, refused when PostgreSQL would cut it (``shorten`` says what to shorten)."""
+    name = f"{table}__{suffix}"
     if len(name) > _MAX_IDENTIFIER:
-        raise ValueError(f"index name {name!r} is longer than {_MAX_IDENTIFIER} characters: shorten the column name")
+        raise ValueError(f"index name {name!r} is longer than {_MAX_IDENTIFIER} characters: shorten {shorten}")
     return name
+
+
+def _point_index(table: str, point: PointColumn) -> str:
+    return _index_name(table, f"{point.name}_gist", "the column name")
 
 
 def _check_points(schema: pa.Schema, points: Sequence[PointColumn]) -> None:
@@ -186,13 +195,6 @@ def _ensure_points(cur: Any, parent: str, table: str, points: Sequence[PointColu
         cur.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {parent} USING gist ({ident(point.name)})")
 
 
-def _btree_index(table: str, index: SecondaryIndex) -> str:
-    name = f"{table}__{index.name}"
-    if len(name) > _MAX_IDENTIFIER:
-        raise ValueError(f"index name {name!r} is longer than {_MAX_IDENTIFIER} characters: shorten the index name")
-    return name
-
-
 def _check_indexes(schema: pa.Schema, indexes: Sequence[SecondaryIndex]) -> None:
     names = [index.name for index in indexes]
     if len(set(names)) != len(names):
@@ -209,7 +211,8 @@ def _ensure_indexes(cur: Any, parent: str, table: str, indexes: Sequence[Seconda
     """Build the B-tree indexes the parent lacks: on a partitioned table, one per partition, adopted by ATTACH."""
     for index in indexes:
         columns = ", ".join(ident(name) for name in index.columns)
-        cur.execute(f"CREATE INDEX IF NOT EXISTS {ident(_btree_index(table, index))} ON {parent} ({columns})")
+        name = _index_name(table, index.name, "the index name")
+        cur.execute(f"CREATE INDEX IF NOT EXISTS {ident(name)} ON {parent} ({columns})")
 
 
 def _ensure_target(

@@ -542,7 +542,8 @@ def _replace_reread_files(spark, ds: str, files: Sequence[str]) -> dict[str, int
     moved = {r["ds"]: r["n"] for r in older.groupBy("ds").agg(F.count("*").alias("n")).collect()}
     if not moved:
         return {}
-    for table in (GOLD_TRIPS, GOLD_CELLS):  # the cells of those slices are rebuilt after the delete
+    # The cells of those slices are rebuilt after the delete; their rows_out counts the trips that left, as for trips.
+    for table in (GOLD_TRIPS, GOLD_CELLS):
         ops.record_slice_changes(spark, table, ds, moved)
     view = "_trips_reread_files"
     spark.createDataFrame([(f,) for f in files], "path string").createOrReplaceTempView(view)

@@ -407,3 +407,21 @@ def test_btree_indexes_and_the_weekly_average_on_the_postgres_copy(spatial, trip
             plan = "\n".join(row[0] for row in cur.fetchall())
             cur.execute("RESET enable_seqscan")
         assert "Seq Scan" not in plan, plan
+
+
+def test_bad_indexes_are_refused(spatial, trips, table_name):
+    from include.serving.table_specs import SecondaryIndex
+
+    conn, _ = spatial
+    rows = batches(trips.rows(DS_A, 5, seed=3), trips.schema)
+    for indexes, message in [
+        ([SecondaryIndex("by_nothing", ("no_such_column",))], "no column"),
+        ([SecondaryIndex("twice", ("trip_id",)), SecondaryIndex("twice", ("region",))], "unique"),
+        ([SecondaryIndex("bad name", ("trip_id",))], "must match"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            load_slice_postgres(conn, table_name, DS_A, trips.schema, 1, rows, indexes=indexes)
+    # Both names within their limits, but PostgreSQL would cut the index's name: refused rather than cut.
+    with pytest.raises(ValueError, match="longer than 63"):
+        long_table, index = f"{table_name}_{'t' * 24}", SecondaryIndex("i" * 40, ("trip_id",))
+        load_slice_postgres(conn, long_table, DS_A, trips.schema, 1, rows, indexes=[index])
