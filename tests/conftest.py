@@ -36,10 +36,14 @@ os.environ.update(
 # Every Spark job the tests start is a short-lived JVM on little data, where its start and first queries dominate: C1
 # only (no C2 compilation of code that runs a few times) and the serial collector (no GC threads competing for the
 # two cores) halve a job's fixed cost (a session and its first actions, 27 s -> 15 s on this machine under load).
+# One compiler thread: even C1 alone kept two threads compiling Spark's code while the job ran (`top -H`), for a job
+# that runs most of it a few times. One rentals day (raw, bronze, gold; 12 tables) took the same 80 s alone with one
+# thread or two, at 79 CPU-seconds of the JVM instead of 149; two such days at once, as the two xdist workers run,
+# took 87 s instead of 112 s (2026-12-02).
 # SPARK_SUBMIT_OPTS reaches the driver JVM of every local job, whether the tests start it in process, as a subprocess
 # or through the local runner (which passes the worker's environment on). Results do not depend on either; the
 # images and production keep the JVM's defaults. Set SPARK_SUBMIT_OPTS to override.
-os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:+UseSerialGC")
 
 
 # --- parallel runs (pytest-xdist) ------------------------------------------------------------------------------
