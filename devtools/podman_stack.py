@@ -7,6 +7,7 @@ built from ``spark/Dockerfile`` on the offline base of ``devtools/podman/spark_b
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -149,6 +150,8 @@ def build_spark_image(base: str | None = None) -> tuple[str, float]:
     """Build ``spark/Dockerfile`` on the offline base with the local jars; reuse the image when nothing changed.
 
     The tag is a key over the build context, the base image's id and the jars, so an unchanged tree costs no build.
+    Callers that need it at once (the two test workers) take turns on a lock file: the second waits for the first's
+    build and then reuses its image instead of building the same one beside it.
 
     Returns:
         The image reference and the seconds the build took (0 when the cached image was reused).
@@ -160,12 +163,15 @@ def build_spark_image(base: str | None = None) -> tuple[str, float]:
     _tree_digest(digest, SPARK_CONTEXT, [SPARK_CONTEXT / "conf", SPARK_CONTEXT / "lakehouse_jobs"])
     _tree_digest(digest, jars, [jars])
     image = f"{SPARK_REPO}:{digest.hexdigest()[:16]}"
-    if podman("image", "exists", image, check=False).returncode == 0:
-        return image, 0.0
-    args = ["--build-arg", f"SPARK_BASE={base}", "--build-arg", "JARS_SOURCE=local"]
-    args += ["--build-context", f"local-jars={jars}"]
-    seconds = _build(image, SPARK_CONTEXT, SPARK_CONTEXT / "Dockerfile", *args)
-    _drop_older_tags(image)
+    WORK.mkdir(parents=True, exist_ok=True)
+    with open(WORK / "spark-image.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when a killed holder's process ends
+        if podman("image", "exists", image, check=False).returncode == 0:
+            return image, 0.0
+        args = ["--build-arg", f"SPARK_BASE={base}", "--build-arg", "JARS_SOURCE=local"]
+        args += ["--build-context", f"local-jars={jars}"]
+        seconds = _build(image, SPARK_CONTEXT, SPARK_CONTEXT / "Dockerfile", *args)
+        _drop_older_tags(image)
     return image, seconds
 
 

@@ -54,8 +54,10 @@ os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:CICompil
 # - "pipelines": the integration modules that read a session DAG run (`SHARED_RUNS`, tests/integration/conftest.py),
 #   and the rentals module, whose gold only the serve test serves (rentals is collected before serve); a module that
 #   makes runs of its own and checks its own serving (products) or serves nothing (the backfill) is a group of its
-#   own, so that it does not lengthen this one;
-# - "clusters": the container and cluster tests (podman, the proxy, the image and a lake of their own);
+#   own, so that it does not lengthen this one. The Docker-runner module is here too: it compares its containers'
+#   tables with the session's local tweets run, which a worker of its own would make a second time (about 80 s);
+# - "clusters": the other container and cluster tests (podman, the proxy, the image and a lake of their own); both
+#   groups' workers may need the Spark image, and the second to ask waits for the first's build (a lock file);
 # - "spark": the modules that use the session's SparkSession (`spark`), so that one JVM serves every transform test;
 # - every other module is a group of its own (its module fixtures, such as a dbt build, then run once).
 # Groups are handed out in collection order (`--no-loadscope-reorder`), and the long ones are collected first, longest
@@ -85,11 +87,11 @@ def _requested(module: str) -> frozenset[str]:
 
 
 def _xdist_group(module: str) -> str:
-    if module.startswith("tests/integration/containers/") or module == "tests/integration/test_standalone_cluster.py":
-        return "clusters"
     requested = _requested(module)
     if module in SERVED_BY_SERVE or (module.startswith("tests/integration/") and requested & SHARED_RUNS):
         return "pipelines"
+    if module.startswith("tests/integration/containers/") or module == "tests/integration/test_standalone_cluster.py":
+        return "clusters"
     if requested & SPARK_FIXTURES:
         return "spark"
     return module
