@@ -17,8 +17,13 @@ from include.settings import Settings, load_settings
 SECRET_KEYS = ("S3_ACCESS_KEY", "S3_SECRET_KEY", "LAKEHOUSE_CATALOG_PASSWORD", "SOURCE_PASSWORD")
 # JDBC URL scheme by Airflow connection type, for jobs that read a source database.
 JDBC_SCHEMES = {"postgres": "postgresql", "mysql": "mysql"}
-# Optional Spark tuning passed through from the worker's environment when set.
-PASSTHROUGH = {"LAKEHOUSE_SPARK_MASTER": "SPARK_MASTER", "LAKEHOUSE_SPARK_DRIVER_MEMORY": "SPARK_DRIVER_MEMORY"}
+# Optional Spark tuning passed through from the worker's environment when set: the master, the driver's memory, and
+# options for the driver's JVM (spark-submit reads SPARK_SUBMIT_OPTS; e.g. C1 only for small, short jobs).
+PASSTHROUGH = {
+    "LAKEHOUSE_SPARK_MASTER": "SPARK_MASTER",
+    "LAKEHOUSE_SPARK_DRIVER_MEMORY": "SPARK_DRIVER_MEMORY",
+    "LAKEHOUSE_SPARK_JVM_OPTS": "SPARK_SUBMIT_OPTS",
+}
 # The longest a Spark task may run. The Docker socket proxy's timeouts (include/docker/docker-proxy/haproxy.cfg)
 # sit above it: DockerOperator's wait request stays silent for the whole job.
 EXECUTION_TIMEOUT = dt.timedelta(hours=4)

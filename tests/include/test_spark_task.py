@@ -74,6 +74,22 @@ def test_job_environment_comes_from_the_connections(connections):
     assert (env["LAKEHOUSE_CATALOG_USER"], env["LAKEHOUSE_CATALOG_PASSWORD"]) == ("lake", "pw")
 
 
+def test_spark_tuning_is_passed_through_from_the_worker_when_set(monkeypatch, connections):
+    from include.settings import load_settings
+    from include.spark_task import job_environment
+
+    for name in ("LAKEHOUSE_SPARK_MASTER", "LAKEHOUSE_SPARK_DRIVER_MEMORY", "LAKEHOUSE_SPARK_JVM_OPTS"):
+        monkeypatch.delenv(name, raising=False)
+    unset = job_environment(load_settings())
+    assert not {"SPARK_MASTER", "SPARK_DRIVER_MEMORY", "SPARK_SUBMIT_OPTS"} & set(unset)  # the image's defaults
+    monkeypatch.setenv("LAKEHOUSE_SPARK_MASTER", "spark://master:7077")
+    monkeypatch.setenv("LAKEHOUSE_SPARK_DRIVER_MEMORY", "1g")
+    monkeypatch.setenv("LAKEHOUSE_SPARK_JVM_OPTS", "-XX:TieredStopAtLevel=1")
+    env = job_environment(load_settings())
+    assert (env["SPARK_MASTER"], env["SPARK_DRIVER_MEMORY"]) == ("spark://master:7077", "1g")
+    assert env["SPARK_SUBMIT_OPTS"] == "-XX:TieredStopAtLevel=1"
+
+
 def test_unknown_runner_is_refused(monkeypatch):
     from include.settings import Settings
 

@@ -94,6 +94,8 @@ def docker_runner(container_lake, docker_url, spark_image, airflow_db):
     """A context manager: inside it, Spark tasks run as containers of ``spark_image`` through the proxy.
 
     Spark containers share the host's network (``network_mode=host``) to reach moto and PostgreSQL on 127.0.0.1.
+    Their driver JVMs get the options of the tests' local JVMs (``SPARK_SUBMIT_OPTS``, tests/conftest.py) through the
+    runner's ``LAKEHOUSE_SPARK_JVM_OPTS``, as a deployment of small jobs would set it; the images keep the defaults.
     """
     from include.settings import load_settings
 
@@ -106,6 +108,7 @@ def docker_runner(container_lake, docker_url, spark_image, airflow_db):
                 "LAKEHOUSE_DOCKER_URL": docker_url,
                 "LAKEHOUSE_SPARK_IMAGE": spark_image,
                 "LAKEHOUSE_DOCKER_NETWORK": "host",
+                "LAKEHOUSE_SPARK_JVM_OPTS": os.environ.get("SPARK_SUBMIT_OPTS", ""),
                 **extra,
             }
             for key, value in env.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import Counter, defaultdict
 from types import SimpleNamespace
@@ -147,6 +148,7 @@ def test_secrets_reach_the_job_only_through_the_private_environment(docker_run, 
         "for key in ('S3_SECRET_KEY', 'LAKEHOUSE_CATALOG_PASSWORD'):\n"
         "    print(key, hashlib.sha256(os.environ[key].encode()).hexdigest())\n"
         "print('args', *sys.argv[1:])\n"
+        "print('jvm options', os.environ.get('SPARK_SUBMIT_OPTS'))\n"
     )
     lines = []
     with docker_runner() as lake:
@@ -159,6 +161,8 @@ def test_secrets_reach_the_job_only_through_the_private_environment(docker_run, 
         assert f"{key} {hashlib.sha256(value.encode()).hexdigest()}" in lines
         assert key not in op.environment and op._private_environment[key] == value
     assert f"args tweets bronze --ds {DS}" in lines
+    # The worker's LAKEHOUSE_SPARK_JVM_OPTS (the tests' own JVM options, containers/conftest.py) reach the job.
+    assert f"jvm options {os.environ['SPARK_SUBMIT_OPTS']}" in lines
     captured = capfd.readouterr()
     printed = "\n".join(lines) + captured.out + captured.err
     assert not [key for key, value in secrets.items() if value in printed or value in repr(op.environment)]
