@@ -51,11 +51,10 @@ os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:CICompil
 # to go to whichever worker is idle. The groups are xdist scopes chosen by the scheduler below (xdist 3.8's own
 # `xdist_group` marks rename node ids, which pytest 9.2 ignores); a group runs on one worker, in one process, so its
 # session fixtures are made once:
-# - "pipelines": the integration modules that read a session DAG run (`SHARED_RUNS`, tests/integration/conftest.py),
-#   and the rentals module, whose gold only the serve test serves (rentals is collected before serve); a module that
-#   makes runs of its own and checks its own serving (products) or serves nothing (the backfill) is a group of its
-#   own, so that it does not lengthen this one. The Docker-runner module is here too: it compares its containers'
-#   tables with the session's local tweets run, which a worker of its own would make a second time (about 80 s);
+# - "pipelines": the integration modules that read a session DAG run (`SHARED_RUNS`, tests/integration/conftest.py);
+#   a module that makes runs of its own and checks its own serving (rentals, products) or serves nothing (the
+#   backfill) is a group of its own, so that it does not lengthen this one. The Docker-runner module is here: it
+#   compares its containers' tables with the session's local tweets run, which another worker would make again;
 # - "clusters": the other container and cluster tests (podman, the proxy, the image and a lake of their own); both
 #   groups' workers may need the Spark image, and the second to ask waits for the first's build (a lock file);
 # - "spark": the modules that use the session's SparkSession (`spark`), so that one JVM serves every transform test;
@@ -63,11 +62,11 @@ os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:CICompil
 # Groups are handed out in collection order (`--no-loadscope-reorder`), and the long ones are collected first, longest
 # first, so that both workers start on one and the short modules fill in at the end.
 SHARED_RUNS = frozenset({"tweets_run", "users_run", "trips_run"})
-SERVED_BY_SERVE = frozenset({"tests/integration/test_rentals_pipeline.py"})
 SPARK_FIXTURES = frozenset({"spark", "throwaway_bronze"})
 LONG_GROUPS = (
     "pipelines",
     "clusters",
+    "tests/integration/test_rentals_pipeline.py",
     "tests/integration/test_backfills.py",
     "tests/integration/test_products_pipeline.py",
     "tests/spark/test_spark_faults.py",
@@ -88,7 +87,7 @@ def _requested(module: str) -> frozenset[str]:
 
 def _xdist_group(module: str) -> str:
     requested = _requested(module)
-    if module in SERVED_BY_SERVE or (module.startswith("tests/integration/") and requested & SHARED_RUNS):
+    if module.startswith("tests/integration/") and requested & SHARED_RUNS:
         return "pipelines"
     if module.startswith("tests/integration/containers/") or module == "tests/integration/test_standalone_cluster.py":
         return "clusters"

@@ -141,3 +141,30 @@ def users_run(lake_env, airflow_db, users_api) -> UsersRun:
     """The users DAG, run once for ``DS`` against the local API (default seed: one per ds)."""
     run_dag("users", run_conf={"base_url": users_api, "results": USERS_RESULTS, "page_size": USERS_PAGE_SIZE})
     return UsersRun(users_api, DS, USERS_RESULTS, USERS_PAGE_SIZE)
+
+
+@pytest.fixture
+def serving_databases():
+    """A throwaway PostgreSQL database and a MariaDB database (the TiDB stand-in) of the same name, which it yields.
+
+    For the modules that serve their own gold (products, rentals: test groups of their own, tests/conftest.py).
+    """
+    import uuid
+
+    import pymysql
+
+    from devtools import local_stack
+    from include.serving.tidb import SESSION_DEFAULTS
+
+    name = f"serve_check_{uuid.uuid4().hex[:8]}"
+    local_stack.recreate_database(name)
+    mysql = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True, **SESSION_DEFAULTS)
+    with mysql.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    try:
+        yield name
+    finally:
+        with mysql.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        mysql.close()
+        local_stack.drop_database(name)

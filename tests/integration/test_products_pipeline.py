@@ -256,30 +256,6 @@ def test_every_key_is_recorded_as_landed_and_the_sensor_agrees(first_run, s3, ic
     assert pending_files(objects, processed_versions("products", iceberg_catalog), "landing") == []
 
 
-@pytest.fixture
-def serving_databases():
-    """A throwaway PostgreSQL database and MariaDB database (the TiDB stand-in); yields (pg name, mysql name)."""
-    import uuid
-
-    import pymysql
-
-    from devtools import local_stack
-    from include.serving.tidb import SESSION_DEFAULTS
-
-    name = f"products_serve_{uuid.uuid4().hex[:8]}"
-    local_stack.recreate_database(name)
-    mysql = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", autocommit=True, **SESSION_DEFAULTS)
-    with mysql.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    try:
-        yield name
-    finally:
-        with mysql.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        mysql.close()
-        local_stack.drop_database(name)
-
-
 def test_product_master_is_served_identically_to_postgresql_and_tidb(first_run, iceberg_catalog, serving_databases):
     import psycopg2
     import pymysql
@@ -317,36 +293,13 @@ def test_every_products_gold_table_is_served_identically(first_run, iceberg_cata
     Products is a test group of its own (tests/conftest.py), so its gold is loaded here with the serve DAG's loaders
     and compared row for row, as a multiset, with the Iceberg slice.
     """
-    import psycopg2
-    import pymysql
-    from served_rows import iceberg_rows, mariadb_rows, postgres_rows
+    from served_rows import assert_served_identically, serve_both
 
     from include.assets import GOLD_TABLES
-    from include.serving.postgres import load_slice_postgres
-    from include.serving.source import read_slice
-    from include.serving.tidb import SESSION_DEFAULTS, load_slice_tidb
 
-    name = serving_databases
-    pg = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=name, options="-c TimeZone=UTC")
-    my = pymysql.connect(
-        host="127.0.0.1", port=3306, user="root", password="", database=name, local_infile=True, **SESSION_DEFAULTS
-    )
     tables = [t.removeprefix("gold.") for t in GOLD_TABLES["products"]]
-    try:
-        for table in tables:
-            data = read_slice(f"gold.{table}", DS, catalog=iceberg_catalog)
-            load_slice_postgres(pg, table, DS, data.schema, data.snapshot_id, data.batches)
-            data = read_slice(f"gold.{table}", DS, catalog=iceberg_catalog)
-            load_slice_tidb(my, table, DS, data.schema, data.snapshot_id, data.batches)
-    finally:
-        pg.close()
-        my.close()
-    for table in tables:
-        want = iceberg_rows(iceberg_catalog, table, DS)
-        columns = list(iceberg_catalog.load_table(f"gold.{table}").schema().column_names)
-        assert want, table
-        assert postgres_rows(name, table, DS, columns) == want, table
-        assert mariadb_rows(name, table, DS, columns) == want, table
+    serve_both(iceberg_catalog, tables, DS, serving_databases)
+    assert_served_identically(iceberg_catalog, tables, DS, serving_databases)
 
 
 @pytest.fixture(scope="module")

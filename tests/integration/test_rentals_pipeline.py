@@ -123,6 +123,16 @@ def test_the_dag_declares_every_table_it_writes(first_run):
     assert all(first_run[t] for t in TABLES), "every declared table has rows for the slice"
 
 
+def test_gold_is_served_identically_to_postgresql_and_tidb(first_run, iceberg_catalog, serving_databases):
+    """The slice through the serve DAG's loaders: rentals is a test group of its own (tests/conftest.py), off the
+    serve test's worker, so it serves its own gold, as the products module does."""
+    from served_rows import assert_served_identically, serve_both
+
+    tables = [t.removeprefix("gold.") for t in GOLD]
+    serve_both(iceberg_catalog, tables, DS, serving_databases)
+    assert_served_identically(iceberg_catalog, tables, DS, serving_databases)
+
+
 def test_rerun_changes_no_table(first_run, dag_runner, iceberg_catalog):
     dag_runner("rentals")
     assert {t: slice_rows(iceberg_catalog, t) for t in TABLES} == first_run

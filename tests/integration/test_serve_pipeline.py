@@ -17,9 +17,8 @@ from devtools import local_stack
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-# What the tweets, users and trips runs of the session write for the ds. The rentals module runs before this one in
-# the same xdist group (tests/conftest.py), so its gold is served and checked too; the products module, which
-# checks its own serving, is a group of its own.
+# What the tweets, users and trips runs of the session write for the ds. The rentals and products modules, which
+# check their own serving, are groups of their own (tests/conftest.py); what they wrote on this worker is served too.
 GOLD = [
     *("tweets_per_hour", "tweets_per_day", "tweets_by_language", "pipeline_runs"),
     *("users", "user_statistics", "trips", "trip_origin_cells", "trip_groups", "trips_weekly"),
@@ -88,7 +87,7 @@ def served(tweets_run, users_run, trips_run, targets, dag_runner):
 def test_gold_is_identical_in_iceberg_postgres_and_mariadb(served, tweets_run, targets, iceberg_catalog):
     from include.serving.tasks import gold_tables
 
-    # Every gold table with a slice for this ds: GOLD, rentals', and whatever other modules wrote earlier.
+    # Every gold table with a slice for this ds: GOLD, and whatever other modules wrote earlier on this worker.
     present = [t for t in gold_tables() if iceberg_catalog.table_exists(f"gold.{t}")]
     assert set(GOLD) <= set(present)
     for table in present:
