@@ -257,31 +257,20 @@ def test_every_key_is_recorded_as_landed_and_the_sensor_agrees(first_run, s3, ic
 
 
 def test_product_master_is_served_identically_to_postgresql_and_tidb(first_run, iceberg_catalog, serving_databases):
-    import psycopg2
     import pymysql
+    from served_rows import pg_query, serve_both
 
-    from include.serving.postgres import load_slice_postgres
-    from include.serving.source import read_slice
-    from include.serving.tidb import SESSION_DEFAULTS, load_slice_tidb
+    from include.serving.tidb import SESSION_DEFAULTS
 
     name, columns = serving_databases, "department_name, sensor_serial, product_name, create_at, product_expire"
-    pg = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=name, options="-c TimeZone=UTC")
-    my = pymysql.connect(
-        host="127.0.0.1", port=3306, user="root", password="", database=name, local_infile=True, **SESSION_DEFAULTS
-    )
+    serve_both(iceberg_catalog, ["product_master"], DS, name)
+    served_pg = Counter(pg_query(name, f"SELECT {columns} FROM gold.product_master"))
+    my = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=name, **SESSION_DEFAULTS)
     try:
-        data = read_slice("gold.product_master", DS, catalog=iceberg_catalog)
-        load_slice_postgres(pg, "product_master", DS, data.schema, data.snapshot_id, data.batches)
-        data = read_slice("gold.product_master", DS, catalog=iceberg_catalog)
-        load_slice_tidb(my, "product_master", DS, data.schema, data.snapshot_id, data.batches)
-        with pg.cursor() as cur:
-            cur.execute(f"SELECT {columns} FROM gold.product_master")
-            served_pg = Counter(cur.fetchall())
         with my.cursor() as cur:
             cur.execute(f"SELECT {columns} FROM product_master")
             served_tidb = Counter(tuple(r) for r in cur.fetchall())
     finally:
-        pg.close()
         my.close()
     want = Counter((*key[:3], key[3], r["product_expire"]) for key, r in master(iceberg_catalog).items())
     assert served_pg == served_tidb == want
