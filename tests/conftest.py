@@ -101,6 +101,38 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(_xdist_group(item.nodeid.split("::", 1)[0]), len(LONG_GROUPS)))
 
 
+def _dag_task_durations() -> Path:
+    return ROOT / ".artifacts" / "dag-task-durations"  # written by tests/integration/conftest.py: run_dag
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the controller (or the only process), before any worker starts
+        shutil.rmtree(_dag_task_durations(), ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """After pytest's own durations: the DAG runs' task time, per DAG and task group, and the slowest tasks."""
+    import json
+    from collections import defaultdict
+
+    files = sorted(_dag_task_durations().glob("*.jsonl"))
+    rows = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    if not rows:
+        return
+    groups: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for row in rows:
+        groups[(row["dag"], row["task"].split(".", 1)[0])].append(row["seconds"])
+    write = terminalreporter.write_line
+    terminalreporter.section("DAG task time (runs made by tests/integration/conftest.py: run_dag)")
+    write(f"{len(rows)} task runs, {sum(r['seconds'] for r in rows):.1f} s in all")
+    write(f"{'s':>8} {'tasks':>6}  dag / task group")
+    for (dag, group), seconds in sorted(groups.items(), key=lambda item: -sum(item[1]))[:20]:
+        write(f"{sum(seconds):8.1f} {len(seconds):6d}  {dag} / {group}")
+    write("slowest task runs:")
+    for row in sorted(rows, key=lambda r: -r["seconds"])[:15]:
+        write(f"{row['seconds']:8.1f}  {row['dag']} / {row['task']}")
+
+
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +34,27 @@ def run_dag(dag_id: str, *, skipped: frozenset[str] = frozenset(), **kwargs):
     load_settings.cache_clear()
     dag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py")).dags[dag_id]
     run = dag.test(logical_date=LOGICAL_DATE, **kwargs)
+    record_task_durations(dag_id, run)
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert run.state == "success", f"{dag_id} run {run.state}; task states: {states}"
     expected_skip = {t for t in states if t in skipped or any(p.endswith(".") and t.startswith(p) for p in skipped)}
     assert set(states) == set(dag.task_ids), states
     assert {t: s for t, s in states.items() if s != "success"} == dict.fromkeys(expected_skip, "skipped"), states
     return run
+
+
+# Where the DAG runs' time goes, for the table the suite prints at its end (tests/conftest.py, issue 15): one JSON line
+# per task instance, one file per test process.
+DAG_TASK_DURATIONS = ROOT / ".artifacts" / "dag-task-durations"
+
+
+def record_task_durations(dag_id: str, run) -> None:
+    DAG_TASK_DURATIONS.mkdir(parents=True, exist_ok=True)
+    with (DAG_TASK_DURATIONS / f"{os.getpid()}.jsonl").open("a") as out:
+        for ti in run.get_task_instances():
+            if ti.start_date and ti.end_date:
+                seconds = (ti.end_date - ti.start_date).total_seconds()
+                out.write(json.dumps({"dag": dag_id, "task": ti.task_id, "seconds": seconds}) + "\n")
 
 
 @pytest.fixture(scope="session")
