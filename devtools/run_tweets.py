@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from devtools import local_stack  # noqa: E402
+from devtools import local_stack, spark_cds  # noqa: E402
 
 CATALOG_DB = "lakehouse_local_run"
 
@@ -68,6 +68,8 @@ def main(argv=None) -> int:
     with local_stack.moto_s3(args.workdir / "moto.log") as endpoint, serve_directory(source_dir) as base_url:
         os.environ.update(local_stack.airflow_env(airflow_home, endpoint, CATALOG_DB))
         os.environ["SPARK_EXTRA_JARS"] = local_stack.jar_list()
+        # The class-data archive `make setup` made, if current: each Spark task's JVM starts in about half the time.
+        os.environ["SPARK_SUBMIT_OPTS"] = f"{os.environ.get('SPARK_SUBMIT_OPTS', '')} {spark_cds.jvm_option()}".strip()
         import subprocess
 
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)

@@ -72,6 +72,12 @@ bash "$ROOT/devtools/podman/setup.sh"
 # --- dbt in its own virtualenv (as in the Astro image), and its manifest for Cosmos ----------------
 bash "$ROOT/devtools/dbt_setup.sh"
 
+# --- the class-data archive of the local Spark JVMs (devtools/spark_cds.py): remade when the JDK or a jar changes --
+# About a minute when it is made; the tests and `make run` use it when it is current, and run without it otherwise.
+if ! PYSPARK_PYTHON="$VENV/bin/python" SPARK_LOCAL_IP=127.0.0.1 "$VENV/bin/python" -m devtools.spark_cds build; then
+  log "WARNING: the Spark class-data archive could not be made; local Spark jobs start without it (slower)"
+fi
+
 # --- environment file for the other scripts ---------------------------------------------------
 jar_list=$(ls "$JARS"/*.jar | sort | paste -sd, -)
 cat >"$ROOT/.env.local" <<ENV

@@ -51,18 +51,28 @@ def build_parser(registry: dict[str, dict[str, Job]]) -> argparse.ArgumentParser
     return parser
 
 
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The parsed command line (a usage error exits with status 2, before any environment is read)."""
+    return build_parser(_registry()).parse_args(argv)
+
+
+def resolve(args: argparse.Namespace, env) -> tuple[Job, dict]:
+    """The job a parsed command line names, and the keyword options to call its ``run`` with."""
+    job = _registry()[args.domain][args.layer]
+    options = {k: v for k, v in vars(args).items() if k not in {"domain", "layer", "ds"} and v is not None}
+    if job.needs_landing_bucket:
+        options.setdefault("landing_bucket", env.landing_bucket)
+    return job, options
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
-    registry = _registry()
-    args = build_parser(registry).parse_args(argv)
-    job = registry[args.domain][args.layer]
-    options = {k: v for k, v in vars(args).items() if k not in {"domain", "layer", "ds"} and v is not None}
+    args = parse(argv)
     from lakehouse_jobs.session import JobEnv, build_session
 
     try:
         env = JobEnv.from_env()
-        if job.needs_landing_bucket:
-            options.setdefault("landing_bucket", env.landing_bucket)
+        job, options = resolve(args, env)
         spark = build_session(f"{args.domain}-{args.layer}", env)
         try:
             result = job.run(spark, args.ds, **options)

@@ -102,11 +102,15 @@ PROJECT_CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 def use_project_defaults() -> None:
     """Outside the image, make the JVM read the project's ``spark/conf/spark-defaults.conf``, as the image does.
 
-    Sets ``SPARK_CONF_DIR`` (read by the launcher when the JVM starts) unless it is set already or this package is
-    not running from the source tree; inside the image Spark reads ``$SPARK_HOME/conf``.
+    Passes the file to the launcher as ``--properties-file`` (through ``PYSPARK_SUBMIT_ARGS``, read when the JVM
+    starts) unless ``SPARK_CONF_DIR`` or ``PYSPARK_SUBMIT_ARGS`` is set already or this package is not running from
+    the source tree; inside the image Spark reads ``$SPARK_HOME/conf``. Not ``SPARK_CONF_DIR=spark/conf``: the
+    launcher puts that directory on the JVM's class path, and a non-empty directory there disables the class-data
+    archive of the local runs (``devtools/spark_cds.py``).
     """
-    if not os.environ.get("SPARK_CONF_DIR") and (PROJECT_CONF_DIR / "spark-defaults.conf").is_file():
-        os.environ["SPARK_CONF_DIR"] = str(PROJECT_CONF_DIR)
+    defaults = PROJECT_CONF_DIR / "spark-defaults.conf"
+    if not (os.environ.get("SPARK_CONF_DIR") or os.environ.get("PYSPARK_SUBMIT_ARGS")) and defaults.is_file():
+        os.environ["PYSPARK_SUBMIT_ARGS"] = f"--properties-file {defaults} pyspark-shell"
 
 
 def build_session(app_name: str, env: JobEnv | None = None):

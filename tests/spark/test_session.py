@@ -45,11 +45,18 @@ def test_outside_the_image_the_project_spark_defaults_are_used(monkeypatch, tmp_
     from lakehouse_jobs import session
 
     monkeypatch.delenv("SPARK_CONF_DIR", raising=False)
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
     session.use_project_defaults()
-    assert Path(os.environ["SPARK_CONF_DIR"], "spark-defaults.conf") == CONF_FILE
-    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))  # set by the environment (the image, a user): left alone
-    session.use_project_defaults()
-    assert os.environ["SPARK_CONF_DIR"] == str(tmp_path)
+    # As a properties file, not as SPARK_CONF_DIR: that directory would be on the class path (devtools/spark_cds.py).
+    assert os.environ["PYSPARK_SUBMIT_ARGS"] == f"--properties-file {CONF_FILE} pyspark-shell"
+    assert "SPARK_CONF_DIR" not in os.environ
+    for name, value in (("SPARK_CONF_DIR", str(tmp_path)), ("PYSPARK_SUBMIT_ARGS", "--conf a=b pyspark-shell")):
+        monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+        monkeypatch.setenv(name, value)  # set by the environment (the image, a user): left alone
+        session.use_project_defaults()
+        assert os.environ[name] == value
+        assert name == "PYSPARK_SUBMIT_ARGS" or "PYSPARK_SUBMIT_ARGS" not in os.environ
+        monkeypatch.delenv(name)
 
 
 def test_a_local_session_runs_with_the_images_settings(spark):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import local_stack, podman_stack
+from devtools import local_stack, podman_stack, spark_cds
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +108,7 @@ def docker_runner(container_lake, docker_url, spark_image, airflow_db):
                 "LAKEHOUSE_DOCKER_URL": docker_url,
                 "LAKEHOUSE_SPARK_IMAGE": spark_image,
                 "LAKEHOUSE_DOCKER_NETWORK": "host",
-                "LAKEHOUSE_SPARK_JVM_OPTS": os.environ.get("SPARK_SUBMIT_OPTS", ""),
+                "LAKEHOUSE_SPARK_JVM_OPTS": spark_cds.without_archive(os.environ.get("SPARK_SUBMIT_OPTS", "")),
                 **extra,
             }
             for key, value in env.items():
