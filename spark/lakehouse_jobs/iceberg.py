@@ -127,15 +127,6 @@ def read_text_file(spark, uri: str) -> str | None:
         stream.close()
 
 
-def replace_slices(outputs, ds: str) -> dict[str, int]:
-    """Replace slice ``ds`` of each ``table: (df, schema)`` of ``outputs``; returns the rows each slice now holds."""
-    counts = {}
-    for table, (df, schema) in outputs.items():
-        replace_slice(df, table, schema, ds)
-        counts[table] = read_slice(df.sparkSession, table, ds).count()
-    return counts
-
-
 def apply_changes(changes, table: str, schema, keys: Sequence[str], op: str = "_op", delete: str = "delete") -> None:
     """Apply change rows to ``table`` with one ``MERGE INTO`` on ``keys``: ``op`` = ``delete`` deletes, else upserts.
 

@@ -13,10 +13,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Part, Reconciliation, Target, publish_parts
-from lakehouse_jobs.iceberg import read_slice, replace_slice, replace_slices
+from lakehouse_jobs.iceberg import read_slice, replace_slice
 from lakehouse_jobs.job import Job, layers
 from lakehouse_jobs.schemas import DS, schema
 from lakehouse_jobs.session import ConfigError
+from lakehouse_jobs.wap import publish_gold
 
 log = logging.getLogger(__name__)
 
@@ -495,7 +496,7 @@ def run_gold(spark, ds: str) -> dict[str, int]:
                 FILMS_PER_CATEGORY_SCHEMA,
             ),
         }
-        counts = replace_slices(outputs, ds)
+        counts = publish_gold(spark, outputs, ds, domain=DOMAIN)
     finally:
         places.unpersist()
     log.info("gold rentals ds=%s: %s", ds, counts)

@@ -10,10 +10,11 @@ from pyspark.sql import functions as F
 from lakehouse_jobs import ops
 from lakehouse_jobs.bronze import HEADER as HEADER_LINE
 from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
-from lakehouse_jobs.iceberg import read_slice, replace_slice, replace_slices
+from lakehouse_jobs.iceberg import read_slice, replace_slice
 from lakehouse_jobs.job import SOURCE_OPTION, Job, layers
 from lakehouse_jobs.lines import read_numbered_lines
 from lakehouse_jobs.schemas import DS, REASON, lineage, schema
+from lakehouse_jobs.wap import publish_gold
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def run_gold(spark, ds: str) -> dict[str, int]:
             GOLD_BY_LANGUAGE: (by_language(bronze), BY_LANGUAGE_SCHEMA),
             GOLD_BY_COUNTRY: (by_country(bronze), BY_COUNTRY_SCHEMA),
         }
-        counts = replace_slices(outputs, ds)
+        counts = publish_gold(spark, outputs, ds, domain=DOMAIN)
     finally:
         bronze.unpersist()
     log.info("gold tweets ds=%s: %s", ds, counts)

@@ -25,6 +25,10 @@ is left alone when it says the same). The retry rewrites the branch rather than 
 the audit checks counts and keys, not that the branch holds what this run would classify (the raw slice may have
 been reloaded since), so publishing a found branch could publish a stale one.
 
+Gold runs whose slices are complete in themselves (tweets, rentals: ``publish_gold``) do the same over their gold
+tables, audited against ``tables.toml``: no repeated key, no null in a column not declared nullable. A reader of
+``main`` sees the previous slice of every gold table until the first fast-forward, then the window of point 2.
+
 A fast-forward needs ``main`` to be an ancestor of the branch: a commit to ``main`` of the same table between the
 branch's creation and its fast-forward (another run of the same domain, which the DAGs' ``max_active_runs=1`` rules
 out) makes it fail with ``Cannot fast-forward: main is not an ancestor``; the run fails naming the branch, and its
@@ -39,7 +43,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from lakehouse_jobs.errors import one_line
-from lakehouse_jobs.iceberg import ensure_table, qualified, read_slice
+from lakehouse_jobs.iceberg import ensure_table, qualified, read_slice, replace_slice
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +124,57 @@ def publish(spark, tables: Sequence[str], branch: str, ds: str) -> list[str]:
         drop_branch(spark, table, branch)
     log.info("published %s of %s (unchanged: %s)", branch, changed, [t for t in tables if t not in changed])
     return changed
+
+
+def gold_problems(spark, table: str, declared, branch: str, ds: str) -> list[str]:
+    """What is wrong with slice ``ds`` of ``table`` on ``branch`` against its declaration (``tables.toml``).
+
+    A repeated key (the declared ``key`` with ``ds``) or a null in a column not declared nullable; one aggregation.
+    """
+    from pyspark.sql import functions as F
+
+    if declared is None:
+        return [f"{table} is not declared in tables.toml"]
+    rows = read_slice(spark, table, ds, branch=branch)
+    required = [c.name for c in declared.columns if not c.nullable]
+    figures = rows.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_distinct(*[F.col(f"`{k}`") for k in declared.key]).alias("keys") if declared.key else F.lit(1),
+        *[F.sum(F.col(f"`{c}`").isNull().cast("long")).alias(f"null_{c}") for c in required],
+    ).first()
+    problems = []
+    if declared.key and figures["rows"] and figures["keys"] != figures["rows"]:
+        problems.append(f"{table}: {figures['rows'] - figures['keys']} repeated keys ({', '.join(declared.key)})")
+    problems += [f"{table}: {figures[f'null_{c}']} nulls in {c}" for c in required if figures[f"null_{c}"]]
+    return problems
+
+
+def publish_gold(spark, outputs, ds: str, *, domain: str, declared=None) -> dict[str, int]:
+    """Write-audit-publish of a gold run: every slice to the run's branch, audited, then ``main`` fast-forwarded.
+
+    Args:
+        outputs: ``{table: (df, schema)}``, the run's slice ``ds`` of each table.
+        domain: the domain, for the branch name (``wap_<domain>_gold_<yyyymmdd>``).
+        declared: ``{table: declarations.Table}`` to audit against (default: ``tables.toml``'s gold tables).
+
+    Returns the rows each slice of ``main`` holds afterwards. A failed audit raises ``AuditFailed`` naming the
+    branch and what was wrong; ``main`` of every table is then as it was. Readers see what the module docstring says
+    (the window is between two fast-forwards); a retry rewrites the branches and publishes what differs.
+    """
+    if declared is None:
+        from lakehouse_jobs.declarations import load
+
+        tables = load()
+        declared = {t: tables.table(t.split(".", 1)[1]) for t in outputs}
+    branch = branch_name(domain, "gold", ds)
+    for table, (df, schema) in outputs.items():
+        start_branch(spark, table, schema, branch)
+        replace_slice(df, table, schema, ds, branch=branch)
+    problems = [p for table in outputs for p in gold_problems(spark, table, declared.get(table), branch, ds)]
+    if problems:
+        raise AuditFailed(f"audit of branch {branch} failed, main left as it was: {'; '.join(problems)}")
+    publish(spark, list(outputs), branch, ds)
+    return {table: read_slice(spark, table, ds).count() for table in outputs}
 
 
 # --- commit conflicts on shared tables ------------------------------------------------------------------------------

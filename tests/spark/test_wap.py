@@ -222,3 +222,80 @@ def test_a_first_run_refused_by_the_gate_does_not_block_the_next_run(spark, tabl
     publish(spark, tables, KINDS)  # the corrected run (here: a threshold it passes)
     assert state(spark, tables) == PUBLISHED
     assert all(set(refs(spark, t)) == {"main"} for t in (bronze.table, rejects.table))
+
+
+# --- gold: every table of a run through one branch, audited against its declaration -----------------------------------
+
+
+@pytest.fixture()
+def gold_tables(spark):
+    """Two throwaway gold tables, declared as tables.toml would: key ``k``, ``n`` required, ``note`` nullable."""
+    import uuid
+
+    from pyspark.sql import types as T
+
+    from lakehouse_jobs.declarations import Column, Table
+
+    suffix = uuid.uuid4().hex[:8]
+    names = (f"gold.wap_gold_a_{suffix}", f"gold.wap_gold_b_{suffix}")
+    columns = (Column("ds", "date", ""), Column("k", "str", ""), Column("n", "int", ""))
+    columns += (Column("note", "str", "", nullable=True),)
+    declared = {n: Table(n.split(".")[1], "wapgold", "", ("k",), True, columns) for n in names}
+    schema = T.StructType(
+        [
+            T.StructField("ds", T.DateType(), False),
+            T.StructField("k", T.StringType()),
+            T.StructField("n", T.LongType()),
+            T.StructField("note", T.StringType()),
+        ]
+    )
+    yield names, declared, schema, f"wapgold{suffix}"
+    for name in names:
+        spark.sql(f"DROP TABLE IF EXISTS lake.{name}")
+
+
+def gold_run(spark, gold_tables, rows_a, rows_b):
+    from lakehouse_jobs.wap import publish_gold
+
+    (a, b), declared, schema, domain = gold_tables
+    day = dt.date.fromisoformat(DS)
+    outputs = {
+        table: (spark.createDataFrame([(day, *row) for row in rows], schema), schema)
+        for table, rows in ((a, rows_a), (b, rows_b))
+    }
+    return publish_gold(spark, outputs, DS, domain=domain, declared=declared)
+
+
+def gold_rows(spark, table, branch=None) -> list[tuple]:
+    from lakehouse_jobs.iceberg import read_slice
+
+    return sorted((r["k"], r["n"], r["note"]) for r in read_slice(spark, table, DS, branch=branch).collect())
+
+
+def test_a_gold_run_is_published_only_when_every_table_passes_its_audit(spark, gold_tables):
+    from lakehouse_jobs import wap
+
+    (a, b), _, _, domain = gold_tables
+    branch = wap.branch_name(domain, "gold", DS)
+    first_a, first_b = [("x", 1, None)], [("y", 2, "first")]
+    assert gold_run(spark, gold_tables, first_a, first_b) == {a: 1, b: 1}
+    assert (gold_rows(spark, a), gold_rows(spark, b)) == (first_a, first_b)
+    assert all(set(refs(spark, t)) == {"main"} for t in (a, b))  # published: no branch left
+    before = {t: refs(spark, t)["main"] for t in (a, b)}
+
+    # a's new slice is fine, b's repeats a key and lacks a required value: neither is published.
+    new_a = [("x", 10, None), ("z", 3, None)]
+    problems = rf"{b}: 1 repeated keys \(k\); {b}: 1 nulls in n"
+    with pytest.raises(wap.AuditFailed, match=rf"branch {branch} failed.*{problems}"):
+        gold_run(spark, gold_tables, new_a, [("y", 2, None), ("y", None, None)])
+    assert {t: refs(spark, t)["main"] for t in (a, b)} == before
+    assert (gold_rows(spark, a), gold_rows(spark, b)) == (first_a, first_b)
+    assert gold_rows(spark, a, branch) == sorted(new_a)  # kept for inspection
+
+    new_b = [("y", 4, "second")]
+    assert gold_run(spark, gold_tables, new_a, new_b) == {a: 2, b: 1}  # the fixed run rewrites the branches
+    assert (gold_rows(spark, a), gold_rows(spark, b)) == (sorted(new_a), new_b)
+    assert all(set(refs(spark, t)) == {"main"} for t in (a, b))
+    again = {t: refs(spark, t)["main"] for t in (a, b)}
+    gold_run(spark, gold_tables, new_a, new_b)  # a re-run changes no table
+    assert {t: refs(spark, t)["main"] for t in (a, b)} == again
