@@ -105,7 +105,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _dag_task_durations() -> Path:
-    return ROOT / ".artifacts" / "dag-task-durations"  # written by tests/integration/conftest.py: run_dag
+    return Path(os.environ["LAKEHOUSE_DAG_TASK_DURATIONS"])
+
+
+# Where tests/integration/conftest.py: run_dag writes its task times (one file per process), for the summary below.
+os.environ["LAKEHOUSE_DAG_TASK_DURATIONS"] = str(ROOT / ".artifacts" / "dag-task-durations")
 
 
 def pytest_sessionstart(session):

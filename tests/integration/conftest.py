@@ -43,14 +43,14 @@ def run_dag(dag_id: str, *, skipped: frozenset[str] = frozenset(), **kwargs):
     return run
 
 
-# Where the DAG runs' time goes, for the table the suite prints at its end (tests/conftest.py, issue 15): one JSON line
-# per task instance, one file per test process.
-DAG_TASK_DURATIONS = ROOT / ".artifacts" / "dag-task-durations"
-
-
 def record_task_durations(dag_id: str, run) -> None:
-    DAG_TASK_DURATIONS.mkdir(parents=True, exist_ok=True)
-    with (DAG_TASK_DURATIONS / f"{os.getpid()}.jsonl").open("a") as out:
+    """Where the DAG runs' time goes, for the table the suite prints at its end (tests/conftest.py, issue 15).
+
+    One JSON line per task instance, one file per test process.
+    """
+    folder = Path(os.environ["LAKEHOUSE_DAG_TASK_DURATIONS"])  # set by tests/conftest.py, which prints the summary
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{os.getpid()}.jsonl").open("a") as out:
         for ti in run.get_task_instances():
             if ti.start_date and ti.end_date:
                 seconds = (ti.end_date - ti.start_date).total_seconds()
