@@ -127,7 +127,16 @@ def read_text_file(spark, uri: str) -> str | None:
         stream.close()
 
 
-def apply_changes(changes, table: str, schema, keys: Sequence[str], op: str = "_op", delete: str = "delete") -> None:
+def apply_changes(
+    changes,
+    table: str,
+    schema,
+    keys: Sequence[str],
+    op: str = "_op",
+    delete: str = "delete",
+    *,
+    branch: str | None = None,
+) -> None:
     """Apply change rows to ``table`` with one ``MERGE INTO`` on ``keys``: ``op`` = ``delete`` deletes, else upserts.
 
     Args:
@@ -137,11 +146,12 @@ def apply_changes(changes, table: str, schema, keys: Sequence[str], op: str = "_
         keys: the columns that identify a row.
         op: the column naming each change's operation.
         delete: the operation that deletes.
+        branch: merge into this branch of the table (which must exist) instead of ``main``.
     """
     from pyspark.sql import functions as F
 
     spark = changes.sparkSession
-    name = ensure_table(spark, table, schema)
+    name = ensure_table(spark, table, schema) + (f".branch_{branch}" if branch else "")
     view = f"_changes_{table.replace('.', '_')}"
     columns = [f"`{f.name}`" for f in schema.fields]
     typed = [F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields]

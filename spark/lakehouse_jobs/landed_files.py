@@ -162,8 +162,8 @@ def with_listed_paths(df, column: str, paths: Sequence[str]):
     return joined.withColumn(column, F.coalesce(F.col("_listed"), F.col(column))).drop("_uri", "_listed")
 
 
-def superseded_slices(spark, table: str, paths: Sequence[str], ds: str) -> dict[dt.date, int]:
-    """Rows of ``table`` outside slice ``ds`` that came from ``paths`` (``_source_file``), per slice.
+def superseded_slices(spark, table: str, paths: Sequence[str], ds: str, *, branch: str | None = None) -> dict:
+    """Rows of ``table`` (of its ``branch``) outside slice ``ds`` from ``paths`` (``_source_file``), per slice.
 
     A file read again replaces its earlier rows wherever a run counted them, not only in the run's own slice.
     """
@@ -173,7 +173,7 @@ def superseded_slices(spark, table: str, paths: Sequence[str], ds: str) -> dict[
         return {}
     files = spark.createDataFrame([(p,) for p in paths], "_source_file string")
     rows = (
-        spark.table(qualified(table))
+        spark.table(qualified(table) + (f".branch_{branch}" if branch else ""))
         .where(F.col("ds") != F.lit(ds).cast("date"))
         .join(F.broadcast(files), "_source_file", "left_semi")
         .groupBy("ds")
@@ -183,16 +183,22 @@ def superseded_slices(spark, table: str, paths: Sequence[str], ds: str) -> dict[
     return {r["ds"]: int(r["n"]) for r in rows}
 
 
-def drop_superseded(spark, table: str, schema, paths: Sequence[str], ds: str) -> dict[dt.date, int]:
-    """Remove the rows of ``paths`` from every slice of ``table`` but ``ds``; returns the rows removed per slice."""
+def drop_superseded(
+    spark, table: str, schema, paths: Sequence[str], ds: str, *, branch: str | None = None
+) -> dict[dt.date, int]:
+    """Remove the rows of ``paths`` from every slice of ``table`` (of its ``branch``) but ``ds``.
+
+    Returns the rows removed per slice.
+    """
     from pyspark.sql import functions as F
 
-    slices = superseded_slices(spark, table, paths, ds)
+    slices = superseded_slices(spark, table, paths, ds, branch=branch)
     if slices:
         files = spark.createDataFrame([(p,) for p in paths], "_source_file string")
     for day in slices:
-        kept = read_slice(spark, table, day.isoformat()).join(F.broadcast(files), "_source_file", "left_anti")
-        replace_slice(kept, table, schema, day.isoformat())
+        rows = read_slice(spark, table, day.isoformat(), branch=branch)
+        kept = rows.join(F.broadcast(files), "_source_file", "left_anti")
+        replace_slice(kept, table, schema, day.isoformat(), branch=branch)
     return slices
 
 

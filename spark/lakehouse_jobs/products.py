@@ -32,7 +32,7 @@ from pyspark.sql import types as T
 
 from lakehouse_jobs import ops
 from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
-from lakehouse_jobs.iceberg import ensure_table, qualified, read_slice, replace_slice
+from lakehouse_jobs.iceberg import ensure_table, qualified, read_slice
 from lakehouse_jobs.job import PREFIX_OPTION, Job, layers
 from lakehouse_jobs.landed_files import (
     LandedFeed,
@@ -45,6 +45,7 @@ from lakehouse_jobs.landed_files import (
     with_listed_paths,
 )
 from lakehouse_jobs.schemas import DS, REASON, columns, lineage, schema
+from lakehouse_jobs.wap import GoldRun
 
 log = logging.getLogger(__name__)
 
@@ -384,12 +385,21 @@ def _same_rows(new: DataFrame, existing: DataFrame) -> bool:
     return new.count() == existing.count() and new.exceptAll(existing).isEmpty()
 
 
+# The master last: a run that dies while publishing leaves a master slice that differs, and its retry runs again.
+GOLD_SCHEMAS = {
+    BY_DEPARTMENT: BY_DEPARTMENT_SCHEMA,
+    SHELF_LIFE: SHELF_LIFE_SCHEMA,
+    EXPIRING: EXPIRING_SCHEMA,
+    MASTER: MASTER_SCHEMA,
+}
+
+
 def run_gold(spark, ds: str) -> dict:
     """Rebuild ``gold.product_master`` slice ``ds`` from bronze, and the aggregates over the whole master.
 
     Nothing is written when the slice would not change and no older slice lost rows, so a re-run leaves the
-    tables' snapshots (and the serving copies) as they are. The aggregates are written before the master, so a
-    run that dies between the two leaves a master slice that differs, and its re-run writes both again.
+    tables' snapshots (and the serving copies) as they are. Otherwise every table is written to the run's branch
+    and published after an audit (``wap.GoldRun``), the master last.
     """
     bronze = read_slice(spark, BRONZE, ds) if _exists(spark, BRONZE) else spark.createDataFrame([], BRONZE_SCHEMA)
     ensure_table(spark, MASTER, MASTER_SCHEMA)
@@ -412,25 +422,23 @@ def run_gold(spark, ds: str) -> dict:
 
 
 def _write_gold(spark, ds: str, new: DataFrame, files: Sequence[str]) -> dict:
-    """Write the aggregates over (the other slices without ``files``) + ``new``, then the master."""
-    others = spark.table(qualified(MASTER)).where(F.col("ds") != F.lit(ds).cast("date"))
+    """Write the aggregates over (the other slices without ``files``) + ``new``, then the master; publish them."""
+    run = GoldRun(spark, DOMAIN, ds, GOLD_SCHEMAS)
+    others = run.table(MASTER).where(F.col("ds") != F.lit(ds).cast("date"))
     if files:
         superseded = spark.createDataFrame([(p,) for p in files], "_source_file string")
         others = others.join(F.broadcast(superseded), "_source_file", "left_anti")
     whole = others.select(*new.columns).unionByName(new).persist()
     try:
-        for table, schema, build in (
-            (BY_DEPARTMENT, BY_DEPARTMENT_SCHEMA, by_department),
-            (SHELF_LIFE, SHELF_LIFE_SCHEMA, shelf_life),
-            (EXPIRING, EXPIRING_SCHEMA, expiring),
-        ):
-            replace_slice(build(whole, ds), table, schema, ds)
+        for table, build in ((BY_DEPARTMENT, by_department), (SHELF_LIFE, shelf_life), (EXPIRING, expiring)):
+            run.replace_slice(build(whole, ds), table, ds)
         master_count = whole.count()
     finally:
         whole.unpersist()
-    drop_superseded(spark, MASTER, MASTER_SCHEMA, files, ds)
-    replace_slice(new, MASTER, MASTER_SCHEMA, ds)
-    return {"master_rows": master_count, "master_slice_rows": read_slice(spark, MASTER, ds).count()}
+    run.touch(MASTER, drop_superseded(spark, MASTER, MASTER_SCHEMA, files, ds, branch=run.branch))
+    run.replace_slice(new, MASTER, ds)
+    published = run.publish()
+    return {"master_rows": master_count, "master_slice_rows": published[MASTER]}
 
 
 JOBS = layers(Job(run_raw, [PREFIX_OPTION], needs_landing_bucket=True), run_bronze, run_gold, max_reject_ratio=0.1)

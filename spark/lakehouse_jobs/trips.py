@@ -69,7 +69,7 @@ from pyspark.sql import functions as F
 from lakehouse_jobs import ops
 from lakehouse_jobs.bronze import HEADER as HEADER_LINE
 from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
-from lakehouse_jobs.iceberg import ensure_table, qualified, read_slice, replace_slice
+from lakehouse_jobs.iceberg import qualified, read_slice
 from lakehouse_jobs.job import PREFIX_OPTION, Job, layers
 from lakehouse_jobs.landed_files import (
     LandedFeed,
@@ -81,6 +81,7 @@ from lakehouse_jobs.landed_files import (
 )
 from lakehouse_jobs.lines import number_lines
 from lakehouse_jobs.schemas import DS, REASON, columns, lineage, schema
+from lakehouse_jobs.wap import GoldRun
 
 log = logging.getLogger(__name__)
 
@@ -529,16 +530,16 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliati
     return run_layer(spark, LAYER, ds, max_reject_ratio=max_reject_ratio)
 
 
-def _replace_reread_files(spark, ds: str, files: Sequence[str]) -> dict[str, int]:
-    """Delete the trips older gold slices hold from ``files`` (read again by run ``ds``); returns rows out per slice.
+def _replace_reread_files(spark, run: GoldRun, files: Sequence[str]) -> dict[str, int]:
+    """Delete, on the run's branch, the trips older gold slices hold from ``files`` (read again by the run).
 
-    The slices are recorded in ``ops.slice_changes`` before the delete, so a re-run after a crash in between still
-    announces them for serving.
+    Returns the rows taken out per slice. The slices are recorded in ``ops.slice_changes`` first, so a retry after
+    a crash still rebuilds (and announces for serving) them, even when ``main`` no longer holds those rows.
     """
-    name = ensure_table(spark, GOLD_TRIPS, GOLD_TRIPS_SCHEMA)
     if not files:
         return {}
-    older = spark.table(name).where((F.col("ds") < F.lit(ds).cast("date")) & F.col("source_file").isin(list(files)))
+    ds = run.ds
+    older = run.table(GOLD_TRIPS).where((F.col("ds") < F.lit(ds).cast("date")) & F.col("source_file").isin(list(files)))
     moved = {r["ds"]: r["n"] for r in older.groupBy("ds").agg(F.count("*").alias("n")).collect()}
     if not moved:
         return {}
@@ -547,38 +548,45 @@ def _replace_reread_files(spark, ds: str, files: Sequence[str]) -> dict[str, int
         ops.record_slice_changes(spark, table, ds, moved)
     view = "_trips_reread_files"
     spark.createDataFrame([(f,) for f in files], "path string").createOrReplaceTempView(view)
-    spark.sql(f"DELETE FROM {name} WHERE ds < DATE '{ds}' AND source_file IN (SELECT path FROM {view})")
+    spark.sql(f"DELETE FROM {run.name(GOLD_TRIPS)} WHERE ds < DATE '{ds}' AND source_file IN (SELECT path FROM {view})")
     spark.catalog.dropTempView(view)
+    run.touch(GOLD_TRIPS, moved)
     return {day.isoformat(): count for day, count in moved.items()}
 
 
-def _rebuild_cells(spark, ds: str) -> None:
-    """Rebuild the cell counts of slice ``ds`` and of the older slices run ``ds`` took trips out of.
+def _rebuild_cells(spark, run: GoldRun) -> None:
+    """Rebuild, on the run's branch, the cells of slice ``ds`` and of the older slices run ``ds`` took trips out of.
 
-    Those slices are read back from ``ops.slice_changes`` (recorded before the trips left them), so a re-run after
-    a crash between the delete and this rebuild still rebuilds them.
+    Those slices are read back from ``ops.slice_changes`` (recorded before the trips left them), so the retry of a
+    run that crashed while publishing still rebuilds them.
     """
-    for day in [ds, *ops.changed_slices(spark, GOLD_CELLS, ds)]:
-        replace_slice(origin_cells(read_slice(spark, GOLD_TRIPS, day)), GOLD_CELLS, GOLD_CELLS_SCHEMA, day)
+    for day in [run.ds, *ops.changed_slices(spark, GOLD_CELLS, run.ds)]:
+        run.replace_slice(origin_cells(run.read_slice(GOLD_TRIPS, day)), GOLD_CELLS, day)
+
+
+GOLD_SCHEMAS = {
+    GOLD_TRIPS: GOLD_TRIPS_SCHEMA,
+    GOLD_CELLS: GOLD_CELLS_SCHEMA,
+    GOLD_GROUPS: GOLD_GROUPS_SCHEMA,
+    GOLD_WEEKLY: GOLD_WEEKLY_SCHEMA,
+}
 
 
 def run_gold(spark, ds: str) -> dict:
     """Replace slice ``ds`` of ``gold.trips`` (and the older trips of re-read files) and their cells; rebuild the
-    groups and weeks."""
+    groups and weeks. Everything is written to the run's branch and published after an audit (``wap.GoldRun``)."""
     bronze = read_slice(spark, BRONZE, ds) if _exists(spark, BRONZE) else spark.createDataFrame([], BRONZE_SCHEMA)
-    replaced = _replace_reread_files(spark, ds, _slice_files(spark, ds))
-    replace_slice(gold_trips(bronze), GOLD_TRIPS, GOLD_TRIPS_SCHEMA, ds)
-    _rebuild_cells(spark, ds)
-    trips = spark.table(qualified(GOLD_TRIPS)).persist()
+    run = GoldRun(spark, DOMAIN, ds, GOLD_SCHEMAS)
+    replaced = _replace_reread_files(spark, run, _slice_files(spark, ds))
+    run.replace_slice(gold_trips(bronze), GOLD_TRIPS, ds)
+    _rebuild_cells(spark, run)
+    trips = run.table(GOLD_TRIPS).persist()
     try:
-        replace_slice(trip_groups(trips, ds), GOLD_GROUPS, GOLD_GROUPS_SCHEMA, ds)
-        replace_slice(trips_weekly(trips, ds), GOLD_WEEKLY, GOLD_WEEKLY_SCHEMA, ds)
+        run.replace_slice(trip_groups(trips, ds), GOLD_GROUPS, ds)
+        run.replace_slice(trips_weekly(trips, ds), GOLD_WEEKLY, ds)
     finally:
         trips.unpersist()
-    counts = {
-        "replaced_older_trips": replaced,
-        **{table: read_slice(spark, table, ds).count() for table in (GOLD_TRIPS, GOLD_CELLS, GOLD_GROUPS, GOLD_WEEKLY)},
-    }
+    counts = {"replaced_older_trips": replaced, **run.publish()}
     log.info("gold trips ds=%s: %s", ds, counts)
     return counts
 

@@ -22,9 +22,10 @@ from pyspark.sql import types as T
 
 from lakehouse_jobs import ops
 from lakehouse_jobs.bronze import RECORD, REJECT, Layer, Reconciliation, Target, run_layer
-from lakehouse_jobs.iceberg import apply_changes, ensure_table, qualified, read_slice, replace_slice
+from lakehouse_jobs.iceberg import apply_changes, qualified, read_slice, replace_slice
 from lakehouse_jobs.job import SOURCE_OPTION, Job, layers
 from lakehouse_jobs.schemas import DS, REASON, columns, lineage, schema
+from lakehouse_jobs.wap import GoldRun
 
 log = logging.getLogger(__name__)
 
@@ -434,35 +435,44 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliati
     return run_layer(spark, LAYER, ds, max_reject_ratio=max_reject_ratio)
 
 
-def merge_users(changes: DataFrame) -> None:
-    """Apply ``user_changes`` with one ``MERGE INTO``: update or insert upserts, delete deletes."""
-    apply_changes(changes, USERS, USERS_SCHEMA, keys=("user_id",), delete=DELETE)
+def merge_users(changes: DataFrame, *, branch: str | None = None) -> None:
+    """Apply ``user_changes`` with one ``MERGE INTO`` (of ``branch``): update or insert upserts, delete deletes."""
+    apply_changes(changes, USERS, USERS_SCHEMA, keys=("user_id",), delete=DELETE, branch=branch)
+
+
+GOLD_SCHEMAS = {USERS: USERS_SCHEMA, STATISTICS: STATISTICS_SCHEMA}
 
 
 def run_gold(spark, ds: str) -> dict:
-    """Merge the slice's users into ``gold.users``; rebuild slice ``ds`` of ``gold.user_statistics``."""
+    """Merge the slice's users into ``gold.users``; rebuild slice ``ds`` of ``gold.user_statistics``.
+
+    Both are written to the run's branch and published after an audit (``wap.GoldRun``); the merge's writes to the
+    slices users left are audited and published with slice ``ds``.
+    """
     exists = spark.catalog.tableExists(qualified(BRONZE))
     bronze = spark.table(qualified(BRONZE)) if exists else spark.createDataFrame([], BRONZE_SCHEMA)
-    users = spark.table(ensure_table(spark, USERS, USERS_SCHEMA))
-    changes = user_changes(bronze, users, ds).persist()
+    run = GoldRun(spark, DOMAIN, ds, GOLD_SCHEMAS)
+    changes = user_changes(bronze, run.table(USERS), ds).persist()
     try:
         ops_count = {r["_op"]: r["n"] for r in changes.groupBy("_op").agg(F.count("*").alias("n")).collect()}
         slices = changed_slices(changes, ds).collect()
         if slices:
             ops.record_slice_changes(spark, USERS, ds, {r["changed_ds"]: r["rows_out"] for r in slices})
         if ops_count:
-            merge_users(changes)
+            merge_users(changes, branch=run.branch)
+            run.touch(USERS, [r["changed_ds"] for r in slices])
     finally:
         changes.unpersist()
     bronze_slice = read_slice(spark, BRONZE, ds) if exists else bronze
-    replace_slice(statistics(bronze_slice, ds), STATISTICS, STATISTICS_SCHEMA, ds)
+    run.replace_slice(statistics(bronze_slice, ds), STATISTICS, ds)
+    published = run.publish()
     counts = {
         "upserts": ops_count.get(UPSERT, 0),
         "deletes": ops_count.get(DELETE, 0),
         "changed_slices": sorted(str(r["changed_ds"]) for r in slices),
         "users": spark.table(qualified(USERS)).count(),
-        "users_slice_rows": read_slice(spark, USERS, ds).count(),
-        "statistics_rows": read_slice(spark, STATISTICS, ds).count(),
+        "users_slice_rows": published[USERS],
+        "statistics_rows": published[STATISTICS],
     }
     log.info("gold users ds=%s: %s", ds, counts)
     return counts

@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from lakehouse_jobs.errors import one_line
 from lakehouse_jobs.iceberg import ensure_table, qualified, read_slice, replace_slice
@@ -103,54 +103,146 @@ def fingerprint(rows) -> object:
     return rows.agg(F.sum(row_hash)).first()[0]
 
 
-def same_slice(spark, table: str, branch: str, ds: str) -> bool:
-    """Whether slice ``ds`` holds the same rows (as a multiset) on ``branch`` as on ``main``.
+def _days(days: Iterable[str]):
+    from pyspark.sql import functions as F
+
+    return F.col("ds").isin([F.lit(d).cast("date") for d in sorted(set(days))])
+
+
+def read_days(spark, table: str, days: Iterable[str], *, branch: str | None = None):
+    """The rows of the slices ``days`` of ``table`` (of its ``branch``, by default of ``main``)."""
+    name = qualified(table) + (f".branch_{branch}" if branch else "")
+    return spark.table(name).where(_days(days))
+
+
+def same_slices(spark, table: str, branch: str, days: Iterable[str]) -> bool:
+    """Whether the slices ``days`` hold the same rows (as a multiset) on ``branch`` as on ``main``.
 
     The row counts come from Iceberg's metadata; only slices of equal size are read, for their ``fingerprint``.
     """
-    new, old = read_slice(spark, table, ds, branch=branch), read_slice(spark, table, ds)
+    days = list(days)
+    new, old = read_days(spark, table, days, branch=branch), read_days(spark, table, days)
     return new.count() == old.count() and fingerprint(new) == fingerprint(old)
 
 
-def publish(spark, tables: Sequence[str], branch: str, ds: str) -> list[str]:
+def same_slice(spark, table: str, branch: str, ds: str) -> bool:
+    """Whether slice ``ds`` holds the same rows (as a multiset) on ``branch`` as on ``main``."""
+    return same_slices(spark, table, branch, [ds])
+
+
+def publish(spark, tables: Sequence[str] | Mapping[str, Iterable[str]], branch: str, ds: str) -> list[str]:
     """Fast-forward ``main`` of each table whose slice ``ds`` differs on ``branch``, then drop the branches.
 
-    Returns the tables fast-forwarded. See the module docstring for what a reader sees meanwhile.
+    ``tables`` may map each table to the slices the run wrote (compared instead of ``ds`` alone). Returns the
+    tables fast-forwarded. See the module docstring for what a reader sees meanwhile.
     """
-    changed = [t for t in tables if not same_slice(spark, t, branch, ds)]
+    written = tables if isinstance(tables, Mapping) else {t: [ds] for t in tables}
+    changed = [t for t, days in written.items() if not same_slices(spark, t, branch, days)]
     for table in changed:
         fast_forward(spark, table, branch)
-    for table in tables:
+    for table in written:
         drop_branch(spark, table, branch)
-    log.info("published %s of %s (unchanged: %s)", branch, changed, [t for t in tables if t not in changed])
+    log.info("published %s of %s (unchanged: %s)", branch, changed, [t for t in written if t not in changed])
     return changed
 
 
-def gold_problems(spark, table: str, declared, branch: str, ds: str) -> list[str]:
-    """What is wrong with slice ``ds`` of ``table`` on ``branch`` against its declaration (``tables.toml``).
+def gold_problems(spark, table: str, declared, branch: str, days: str | Iterable[str]) -> list[str]:
+    """What is wrong with the slices ``days`` of ``table`` on ``branch`` against its declaration (``tables.toml``).
 
-    A repeated key (the declared ``key`` with ``ds``) or a null in a column not declared nullable; one aggregation.
+    A repeated key (the declared ``key`` within a slice) or a null in a column not declared nullable; one
+    aggregation.
     """
     from pyspark.sql import functions as F
 
     if declared is None:
         return [f"{table} is not declared in tables.toml"]
-    rows = read_slice(spark, table, ds, branch=branch)
+    rows = read_days(spark, table, [days] if isinstance(days, str) else days, branch=branch)
     required = [c.name for c in declared.columns if not c.nullable]
+    key = [k for k in dict.fromkeys(("ds", *declared.key)) if k in rows.columns] if declared.key else []
     figures = rows.agg(
         F.count(F.lit(1)).alias("rows"),
-        F.count_distinct(*[F.col(f"`{k}`") for k in declared.key]).alias("keys") if declared.key else F.lit(1),
+        F.count_distinct(*[F.col(f"`{k}`") for k in key]).alias("keys") if key else F.lit(1),
         *[F.sum(F.col(f"`{c}`").isNull().cast("long")).alias(f"null_{c}") for c in required],
     ).first()
     problems = []
-    if declared.key and figures["rows"] and figures["keys"] != figures["rows"]:
+    if key and figures["rows"] and figures["keys"] != figures["rows"]:
         problems.append(f"{table}: {figures['rows'] - figures['keys']} repeated keys ({', '.join(declared.key)})")
     problems += [f"{table}: {figures[f'null_{c}']} nulls in {c}" for c in required if figures[f"null_{c}"]]
     return problems
 
 
+def declared_gold(tables: Iterable[str]) -> dict:
+    """``{table: declarations.Table}`` of ``tables`` (``<namespace>.<table>``) from ``tables.toml``."""
+    from lakehouse_jobs.declarations import load
+
+    declarations = load()
+    return {t: declarations.table(t.split(".", 1)[1]) for t in tables}
+
+
+class GoldRun:
+    """Write-audit-publish of a gold run that writes more than its own slice of each table.
+
+    Trips takes the trips of a re-read file out of older slices and rebuilds their cells; users merges changes into
+    whatever slice a user was in; products removes superseded rows of older master slices. Every such write goes to
+    the run's branch (``wap_<domain>_gold_<yyyymmdd>``) of its table, and each table remembers the slices written.
+    ``publish`` audits those slices against ``tables.toml``, then fast-forwards the tables whose written slices
+    differ from ``main``'s (a re-run, or the retry of a half-published run, leaves the others alone).
+
+    Usage::
+
+        run = GoldRun(spark, "trips", ds, {GOLD_TRIPS: GOLD_TRIPS_SCHEMA, ...})
+        run.replace_slice(df, GOLD_TRIPS, ds)       # or: spark.sql(f"DELETE FROM {run.name(GOLD_TRIPS)} ...")
+        run.touch(GOLD_TRIPS, older_days)           # after a statement that wrote other slices
+        counts = run.publish()
+    """
+
+    def __init__(self, spark, domain: str, ds: str, schemas: Mapping[str, object], declared=None) -> None:
+        self.spark, self.ds, self.schemas = spark, ds, dict(schemas)
+        self.branch = branch_name(domain, "gold", ds)
+        self.declared = declared if declared is not None else declared_gold(self.schemas)
+        self.written: dict[str, set[str]] = {table: {ds} for table in self.schemas}
+        for table, schema in self.schemas.items():
+            start_branch(spark, table, schema, self.branch)
+
+    def name(self, table: str) -> str:
+        """The qualified name of ``table``'s branch, for SQL (``lake.<namespace>.<table>.branch_<branch>``)."""
+        return f"{qualified(table)}.branch_{self.branch}"
+
+    def table(self, table: str):
+        """Every row of ``table`` on the branch: what this run has written so far over ``main``."""
+        return self.spark.table(self.name(table))
+
+    def read_slice(self, table: str, day: str):
+        return read_slice(self.spark, table, day, branch=self.branch)
+
+    def replace_slice(self, df, table: str, day: str) -> None:
+        """Replace slice ``day`` of ``table`` on the branch with ``df``."""
+        replace_slice(df, table, self.schemas[table], day, branch=self.branch)
+        self.touch(table, [day])
+
+    def touch(self, table: str, days: Iterable[object]) -> None:
+        """Record that the run wrote slices ``days`` (dates or ISO strings) of ``table`` on the branch."""
+        self.written[table].update(str(day) for day in days)
+
+    def publish(self) -> dict[str, int]:
+        """Audit the written slices, fast-forward ``main`` where they differ, drop the branches.
+
+        Returns the rows of slice ``ds`` of each table on ``main`` afterwards. A failed audit raises ``AuditFailed``
+        naming the branch and what was wrong; ``main`` of every table is then as it was.
+        """
+        problems = [
+            problem
+            for table, days in self.written.items()
+            for problem in gold_problems(self.spark, table, self.declared.get(table), self.branch, days)
+        ]
+        if problems:
+            raise AuditFailed(f"audit of branch {self.branch} failed, main left as it was: {'; '.join(problems)}")
+        publish(self.spark, {t: sorted(days) for t, days in self.written.items()}, self.branch, self.ds)
+        return {table: read_slice(self.spark, table, self.ds).count() for table in self.schemas}
+
+
 def publish_gold(spark, outputs, ds: str, *, domain: str, declared=None) -> dict[str, int]:
-    """Write-audit-publish of a gold run: every slice to the run's branch, audited, then ``main`` fast-forwarded.
+    """Write-audit-publish of a gold run whose slices are complete in themselves (one ``GoldRun`` slice each).
 
     Args:
         outputs: ``{table: (df, schema)}``, the run's slice ``ds`` of each table.
@@ -161,20 +253,10 @@ def publish_gold(spark, outputs, ds: str, *, domain: str, declared=None) -> dict
     branch and what was wrong; ``main`` of every table is then as it was. Readers see what the module docstring says
     (the window is between two fast-forwards); a retry rewrites the branches and publishes what differs.
     """
-    if declared is None:
-        from lakehouse_jobs.declarations import load
-
-        tables = load()
-        declared = {t: tables.table(t.split(".", 1)[1]) for t in outputs}
-    branch = branch_name(domain, "gold", ds)
-    for table, (df, schema) in outputs.items():
-        start_branch(spark, table, schema, branch)
-        replace_slice(df, table, schema, ds, branch=branch)
-    problems = [p for table in outputs for p in gold_problems(spark, table, declared.get(table), branch, ds)]
-    if problems:
-        raise AuditFailed(f"audit of branch {branch} failed, main left as it was: {'; '.join(problems)}")
-    publish(spark, list(outputs), branch, ds)
-    return {table: read_slice(spark, table, ds).count() for table in outputs}
+    run = GoldRun(spark, domain, ds, {table: schema for table, (_, schema) in outputs.items()}, declared)
+    for table, (df, _) in outputs.items():
+        run.replace_slice(df, table, ds)
+    return run.publish()
 
 
 # --- commit conflicts on shared tables ------------------------------------------------------------------------------

@@ -299,3 +299,58 @@ def test_a_gold_run_is_published_only_when_every_table_passes_its_audit(spark, g
     again = {t: refs(spark, t)["main"] for t in (a, b)}
     gold_run(spark, gold_tables, new_a, new_b)  # a re-run changes no table
     assert {t: refs(spark, t)["main"] for t in (a, b)} == again
+
+
+def day_rows(spark, table, day, branch=None) -> list[tuple]:
+    from lakehouse_jobs.iceberg import read_slice
+
+    return sorted((r["k"], r["n"], r["note"]) for r in read_slice(spark, table, day, branch=branch).collect())
+
+
+def test_a_gold_run_that_rewrites_older_slices_publishes_them_with_its_own_after_the_audit(spark, gold_tables):
+    # Trips deletes the older trips of a re-read file, users merges into the slices users left: writes outside the
+    # run's slice, on the run's branch, audited and published with it, or not at all.
+    from lakehouse_jobs import wap
+
+    (a, b), declared, schema, domain = gold_tables
+    older = "2026-01-05"
+
+    def run(rows_a_older, rows_a, rows_b, delete_older_x=False):
+        day = {older: dt.date.fromisoformat(older), DS: dt.date.fromisoformat(DS)}
+        frame = lambda d, rows: spark.createDataFrame([(day[d], *row) for row in rows], schema)  # noqa: E731
+        gold = wap.GoldRun(spark, domain, DS, {a: schema, b: schema}, declared)
+        if rows_a_older is not None:
+            gold.replace_slice(frame(older, rows_a_older), a, older)
+        if delete_older_x:
+            spark.sql(f"DELETE FROM {gold.name(a)} WHERE ds = DATE '{older}' AND k = 'x'")
+            gold.touch(a, [dt.date.fromisoformat(older)])
+        gold.replace_slice(frame(DS, rows_a), a, DS)
+        gold.replace_slice(frame(DS, rows_b), b, DS)
+        return gold.publish(), gold.branch
+
+    first_older, first_a, first_b = [("x", 1, None), ("y", 2, None)], [("z", 3, None)], [("w", 4, None)]
+    assert run(first_older, first_a, first_b)[0] == {a: 1, b: 1}
+    assert [day_rows(spark, a, older), day_rows(spark, a, DS)] == [first_older, first_a]
+    assert day_rows(spark, b, DS) == first_b
+    before = {t: refs(spark, t)["main"] for t in (a, b)}
+
+    # The older slice loses x on the branch, but b's slice repeats a key: main of both tables stays as it was.
+    with pytest.raises(wap.AuditFailed, match=rf"{b}: 1 repeated keys"):
+        run(None, first_a, [("w", 4, None), ("w", 5, None)], delete_older_x=True)
+    assert {t: refs(spark, t)["main"] for t in (a, b)} == before
+    assert day_rows(spark, a, older) == first_older
+    branch = wap.branch_name(domain, "gold", DS)
+    assert day_rows(spark, a, older, branch) == [("y", 2, None)]  # kept for inspection
+
+    # The fixed run: a's older slice changed, its own did not; b is the same as on main, so only a moves.
+    published, _ = run(None, first_a, first_b, delete_older_x=True)
+    assert published == {a: 1, b: 1}
+    assert day_rows(spark, a, older) == [("y", 2, None)]
+    assert refs(spark, b)["main"] == before[b]
+    assert refs(spark, a)["main"] != before[a]
+    assert all(set(refs(spark, t)) == {"main"} for t in (a, b))
+
+    # A repeated key in a touched older slice fails the audit too.
+    with pytest.raises(wap.AuditFailed, match=rf"{a}: 1 repeated keys"):
+        run([("y", 2, None), ("y", 6, None)], first_a, first_b)
+    assert day_rows(spark, a, older) == [("y", 2, None)]
