@@ -711,6 +711,29 @@ def test_running_every_job_again_changes_nothing(spark, pipeline):
     assert {table: rows(spark, table) for table in tables} == before
 
 
+def test_a_gold_run_whose_audit_fails_leaves_main_as_it_was(spark, pipeline, monkeypatch):
+    from lakehouse_jobs import users, wap
+
+    def snapshots():
+        return {t: spark.sql(f"SELECT name, snapshot_id FROM lake.{t}.refs").collect() for t in users.GOLD_SCHEMAS}
+
+    before, contents = snapshots(), {t: rows(spark, t) for t in users.GOLD_SCHEMAS}
+    real = users.statistics
+    monkeypatch.setattr(users, "statistics", lambda bronze, ds: real(bronze, ds).unionByName(real(bronze, ds)))
+    branch = wap.branch_name("users", "gold", D2)
+    with pytest.raises(wap.AuditFailed, match=rf"branch {branch} failed.*gold.user_statistics: \d+ repeated keys"):
+        users.run_gold(spark, D2)
+    after = snapshots()
+    assert {t: [r for r in refs if r["name"] == "main"] for t, refs in after.items()} == {
+        t: [r for r in refs if r["name"] == "main"] for t, refs in before.items()
+    }
+    assert branch in {r["name"] for r in after[users.STATISTICS]}  # kept for inspection
+    assert {t: rows(spark, t) for t in users.GOLD_SCHEMAS} == contents
+    monkeypatch.setattr(users, "statistics", real)
+    users.run_gold(spark, D2)  # the fixed retry: nothing differs from main, the branches are dropped
+    assert snapshots() == before
+
+
 def test_reject_ratio_gate(spark, pipeline):
     from lakehouse_jobs import users
     from lakehouse_jobs.bronze import RejectRatioExceeded
@@ -767,3 +790,32 @@ def test_an_old_extractions_table_grows_the_new_columns(spark):
     ]
     assert all(f.nullable for f in grown.schema.fields if f.name in ("records", "pages"))
     spark.sql(f"DROP TABLE {qualified(table)}")
+
+
+def test_a_backfill_in_reverse_order_with_a_gap_gives_the_gold_of_a_clean_run_in_date_order(spark, pipeline):
+    # After D1 and D2 (run in date order by the fixture), D7 runs before D5, and D6 never: every user's row is its
+    # version of the latest day run that saw it, first seen on the earliest, whatever the order the days ran in.
+    # Last in the module: it adds users to gold.users, which the tests above check.
+    from devtools.samples.users import serve_users
+    from include.landing.users import extract_users
+    from lakehouse_jobs import users
+
+    d5, d7 = "2026-11-23", "2026-11-25"
+    with serve_users(options=options()) as url:
+        for ds in (d7, d5):
+            extract_users(url, ds, results=RESULTS, page_size=PAGE_SIZE, seed=None, nationalities=None)
+            users.run_raw(spark, ds)
+            users.run_bronze(spark, ds, max_reject_ratio=0.2)
+            users.run_gold(spark, ds)
+    expected: dict[str, dict] = {}
+    for ds in sorted((D1, D2, d5, d7)):  # a clean run in date order, in plain Python
+        day = dt.date.fromisoformat(ds)
+        for uid, values in expected_slice(ds)["users"].items():
+            first = expected[uid]["first_ds"] if uid in expected else day
+            expected[uid] = {**values, "ds": day, "first_ds": first}
+    seen = [set(expected_slice(ds)["users"]) for ds in (D1, D2, d5, d7)]
+    assert len(seen[3] & (seen[0] | seen[1]) & seen[2]) >= 3  # users seen before, on D5 and on D7: the hard case
+    assert {r["user_id"]: r for r in rows(spark, "gold.users")} == expected
+    for ds in (d5, d7):
+        got = {r["gender"]: (r["users"], r["average_age"]) for r in rows(spark, "gold.user_statistics", ds)}
+        assert got == expected_statistics(list(expected_slice(ds)["users"].values()))
