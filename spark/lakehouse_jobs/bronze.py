@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 
 from lakehouse_jobs import ops, wap
 from lakehouse_jobs.iceberg import qualified, read_slice, replace_slice
+from lakehouse_jobs.landed_files import drop_superseded
 from lakehouse_jobs.steps import step
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,10 @@ class Layer:
         to_bronze: valid parsed rows -> bronze rows (by default the rows as they are).
         to_rejects: rejected parsed rows -> reject rows (by default the rows as they are).
         unit: what a record is, for the messages (lines, rows, users).
-        history: ``(spark, ds)`` -> the keys accepted in earlier slices that still stand (their repeats are
-            duplicates), or ``None``; it may first tidy older slices (a file read again replaces its rows).
+        history: ``(spark, ds, superseded)`` -> the keys accepted in earlier slices that still stand, without the
+            rows of the ``superseded`` files (their repeats are duplicates), or ``None``.
+        superseded: ``(spark, ds)`` -> the files read again by run ``ds`` whose rows in older slices the run takes
+            out (on its branch, published with its slice: a file read again replaces its rows), or ``None``.
     """
 
     domain: str
@@ -121,6 +124,7 @@ class Layer:
     to_rejects: Callable[[DataFrame], DataFrame] = _as_is
     unit: str = "records"
     history: Callable[..., DataFrame | None] | None = None
+    superseded: Callable[..., Sequence[str]] | None = None
 
     def bronze_key(self) -> tuple[str, ...]:
         """The key as bronze columns: ``_t_<c>`` (a typed column of the parse) is ``c``; empty when not in bronze."""
@@ -195,7 +199,8 @@ def read_raw(spark, layer: Layer, ds: str) -> DataFrame:
 def run_layer(spark, layer: Layer, ds: str, *, max_reject_ratio: float) -> Reconciliation:
     """Run a domain's bronze layer for slice ``ds``: classify, reconcile, gate, publish, check what was written."""
     raw = read_raw(spark, layer, ds)
-    history = layer.history(spark, ds) if layer.history else None
+    superseded = layer.superseded(spark, ds) if layer.superseded else ()
+    history = layer.history(spark, ds, superseded) if layer.history else None
     return publish_slice(
         layer.parse(raw),
         raw.count(),  # from Iceberg's metadata: no pass over the data
@@ -208,6 +213,7 @@ def run_layer(spark, layer: Layer, ds: str, *, max_reject_ratio: float) -> Recon
         max_reject_ratio=max_reject_ratio,
         unit=layer.unit,
         key=layer.bronze_key(),
+        superseded=superseded,
     )
 
 
@@ -250,11 +256,18 @@ def publish_slice(
     max_reject_ratio: float,
     unit: str = "records",
     key: Sequence[str] = (),
+    superseded: Sequence[str] = (),
 ) -> Reconciliation:
     """``publish_parts`` for a domain of one bronze table (``key``: its bronze key); see there."""
     part = Part(classified, raw_count, accepted, rejected, bronze, key=tuple(key))
     (recon,) = publish_parts(
-        [part], domain=domain, ds=ds, rejects=rejects, max_reject_ratio=max_reject_ratio, unit=unit
+        [part],
+        domain=domain,
+        ds=ds,
+        rejects=rejects,
+        max_reject_ratio=max_reject_ratio,
+        unit=unit,
+        superseded=superseded,
     )
     return recon
 
@@ -319,7 +332,14 @@ def _valid_counts(part: Part, counts: dict[str, int]) -> tuple[int, int, int]:
 
 
 def publish_parts(
-    parts: Sequence[Part], *, domain: str, ds: str, rejects: Target, max_reject_ratio: float, unit: str = "records"
+    parts: Sequence[Part],
+    *,
+    domain: str,
+    ds: str,
+    rejects: Target,
+    max_reject_ratio: float,
+    unit: str = "records",
+    superseded: Sequence[str] = (),
 ) -> list[Reconciliation]:
     """Account for the slice's raw records, write its tables to the run's branch, audit it, publish, sum it up.
 
@@ -339,6 +359,8 @@ def publish_parts(
         rejects: the rejects table and schema, shared by the parts.
         max_reject_ratio: refuse the slice when a part's share of rejected data records is above it.
         unit: what a record is, for the messages.
+        superseded: files read again: their rows leave every older slice of the rejects and bronze tables, on the
+            branch, and are published with the slice (the rejects' with the rejects when the gate refuses bronze).
 
     Raises:
         AssertionError: a record is unaccounted for in the classification (found while the rejects are written to
@@ -357,6 +379,7 @@ def publish_parts(
     with step(spark, f"{domain} bronze: write rejects"), _observable(spark):  # the pass that also counts every kind
         wap.start_branch(spark, rejects.table, rejects.schema, branch)
         replace_slice(all_rejects, rejects.table, rejects.schema, ds, branch=branch)
+    written = {rejects.table: [ds, *_drop_superseded(spark, rejects, superseded, ds, branch)]}
     counted = [
         _valid_counts(part, _metrics(obs, lambda p=part: kind_counts(p.classified), f"{domain} bronze kinds"))
         for part, (_, obs) in zip(parts, observed, strict=True)
@@ -368,6 +391,7 @@ def publish_parts(
         with step(spark, f"{domain} bronze: write {part.bronze.table}"), _observable(spark):
             wap.start_branch(spark, part.bronze.table, part.bronze.schema, branch)
             replace_slice(kept, part.bronze.table, part.bronze.schema, ds, branch=branch)
+        written[part.bronze.table] = [ds, *_drop_superseded(spark, part.bronze, superseded, ds, branch)]
         recount = lambda p=part: {"rows": p.accepted(p.classified).count()}  # noqa: E731
         accepted_counts.append(_metrics(counter, recount, f"{domain} bronze {part.bronze.table}")["rows"])
     with step(spark, f"{domain} bronze: audit"):
@@ -390,7 +414,7 @@ def publish_parts(
     worst = max(recons, key=lambda r: r.reject_ratio)
     if worst.reject_ratio > max_reject_ratio:
         with step(spark, f"{domain} bronze: publish"):
-            wap.publish(spark, [rejects.table], branch, ds)
+            wap.publish(spark, {rejects.table: written[rejects.table]}, branch, ds)
         ops.publish_run(spark, domain, ds, **totals, status="rejected")
         raise RejectRatioExceeded(
             f"{worst.rejects} of {worst.records} {worst.table + ' ' if worst.table else ''}{unit} rejected "
@@ -398,10 +422,17 @@ def publish_parts(
             f"(the refused bronze slice is on branch {branch})"
         )
     with step(spark, f"{domain} bronze: publish"):
-        wap.publish(spark, [*(p.bronze.table for p in parts), rejects.table], branch, ds)
+        wap.publish(spark, {**{p.bronze.table: written[p.bronze.table] for p in parts}, **written}, branch, ds)
     with step(spark, f"{domain} bronze: run summary"):
         ops.publish_run(spark, domain, ds, **totals, status="published")
     return recons
+
+
+def _drop_superseded(spark, target: Target, files: Sequence[str], ds: str, branch: str) -> list[str]:
+    """Take the rows of ``files`` out of every older slice of ``target`` on ``branch``; returns the slices changed."""
+    if not files:
+        return []
+    return [str(day) for day in drop_superseded(spark, target.table, target.schema, files, ds, branch=branch)]
 
 
 def _audit(

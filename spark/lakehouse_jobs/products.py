@@ -204,21 +204,30 @@ def _to_rejects(rows: DataFrame) -> DataFrame:
     return rows.select("ds", "reason", record.alias("record"), "_source_file", "_row_number", "_loaded_at")
 
 
-def _history(spark, ds: str) -> DataFrame | None:
-    """The readings of bronze's earlier slices, once the slice's files (read again) left every other slice."""
-    files = _slice_files(spark, ds)
-    for target in (LAYER.bronze, LAYER.rejects):
-        drop_superseded(spark, target.table, target.schema, files, ds)
+def _slice_files(spark, ds: str) -> list[str]:
+    """The files whose rows raw slice ``ds`` holds: the slice owns every row of them, in every layer."""
+    return slice_files(spark, RAW, ds)
+
+
+def _exists(spark, table: str) -> bool:
+    return spark.catalog.tableExists(qualified(table))
+
+
+def _history(spark, ds: str, superseded: Sequence[str]) -> DataFrame | None:
+    """The readings of bronze's earlier slices, without the rows of the slice's files (read again by this run)."""
     if not _exists(spark, BRONZE):
         return None
     earlier = spark.table(qualified(BRONZE)).where(F.col("ds") < F.lit(ds).cast("date"))
+    if superseded:
+        files = spark.createDataFrame([(p,) for p in superseded], "_source_file string")
+        earlier = earlier.join(F.broadcast(files), "_source_file", "left_anti")
     return earlier.select(*[F.col(c).alias(f"_t_{c}") for c in KEY])
 
 
 LAYER = Layer(
     DOMAIN, Target(RAW, RAW_SCHEMA), Target(BRONZE, BRONZE_SCHEMA), Target(REJECTS, REJECTS_SCHEMA),
     parse=parse, key=tuple(f"_t_{c}" for c in KEY), order=("_source_file", "_row_number"), unit="rows",
-    to_bronze=_to_bronze, to_rejects=_to_rejects, history=_history,
+    to_bronze=_to_bronze, to_rejects=_to_rejects, history=_history, superseded=_slice_files,
 )  # fmt: skip
 
 
@@ -366,18 +375,9 @@ def run_raw(spark, ds: str, *, prefix: str = LANDING_PREFIX, landing_bucket: str
     return load_landed(spark, FEED, ds, prefix=prefix, landing_bucket=landing_bucket)
 
 
-def _slice_files(spark, ds: str) -> list[str]:
-    """The files whose rows raw slice ``ds`` holds: the slice owns every row of them, in every layer."""
-    return slice_files(spark, RAW, ds)
-
-
 def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliation:
     """Type and validate the slice, keep each reading once; refuse to publish when too many rows fail."""
     return run_layer(spark, LAYER, ds, max_reject_ratio=max_reject_ratio)
-
-
-def _exists(spark, table: str) -> bool:
-    return spark.catalog.tableExists(qualified(table))
 
 
 def _same_rows(new: DataFrame, existing: DataFrame) -> bool:

@@ -306,7 +306,8 @@ def _to_rejects(lines: DataFrame) -> DataFrame:
     return lines.select("ds", "reason", record.alias("record"), *[f.name for f in LINEAGE])
 
 
-def _history(spark, ds: str) -> DataFrame | None:
+def _history(spark, ds: str, superseded: Sequence[str] = ()) -> DataFrame | None:
+    """Bronze keeps a re-read file's older trips in their slices (gold moves them): none is ``superseded``."""
     if not _exists(spark, BRONZE):
         return None
     return current_history(spark.table(qualified(BRONZE)), ds, _slice_files(spark, ds))
