@@ -380,11 +380,6 @@ def run_bronze(spark, ds: str, *, max_reject_ratio: float = 0.1) -> Reconciliati
     return run_layer(spark, LAYER, ds, max_reject_ratio=max_reject_ratio)
 
 
-def _same_rows(new: DataFrame, existing: DataFrame) -> bool:
-    """Whether two frames hold the same multiset of rows (equal counts, and nothing of one missing from the other)."""
-    return new.count() == existing.count() and new.exceptAll(existing).isEmpty()
-
-
 # The master last: a run that dies while publishing leaves a master slice that differs, and its retry runs again.
 GOLD_SCHEMAS = {
     BY_DEPARTMENT: BY_DEPARTMENT_SCHEMA,
@@ -395,30 +390,35 @@ GOLD_SCHEMAS = {
 
 
 def run_gold(spark, ds: str) -> dict:
-    """Rebuild ``gold.product_master`` slice ``ds`` from bronze, and the aggregates over the whole master.
+    """Rebuild ``gold.product_master`` slice ``ds`` from bronze, and the aggregates as of the end of day ``ds``.
 
-    Nothing is written when the slice would not change and no older slice lost rows, so a re-run leaves the
-    tables' snapshots (and the serving copies) as they are. Otherwise every table is written to the run's branch
-    and published after an audit (``wap.GoldRun``), the master last.
+    The master slice holds the readings of the files run ``ds`` read (a file read again takes its rows out of every
+    older slice). The aggregates are computed over the readings of the whole master created before the end of
+    ``ds``, so a day's figures depend on the files landed and on the day, not on the order the days ran in: a
+    backfill's first run reads every landed file, and each day's aggregates still count only that day's past.
+    Every table is written to the run's branch and published after an audit (``wap.GoldRun``), the master last;
+    a table whose slices come out the same keeps its snapshot (a re-run changes nothing).
     """
     bronze = read_slice(spark, BRONZE, ds) if _exists(spark, BRONZE) else spark.createDataFrame([], BRONZE_SCHEMA)
     ensure_table(spark, MASTER, MASTER_SCHEMA)
     files = _slice_files(spark, ds)
     moved = superseded_slices(spark, MASTER, files, ds)
+    if moved:
+        ops.record_slice_changes(spark, MASTER, ds, moved)
     new = master_rows(bronze).persist()
     try:
-        if not moved and _same_rows(new, read_slice(spark, MASTER, ds).select(*new.columns)):
-            counts = {"master_slice_rows": new.count(), "unchanged": True}
-            log.info("gold products ds=%s: %s", ds, counts)
-            return counts
-        if moved:
-            ops.record_slice_changes(spark, MASTER, ds, moved)
         counts = _write_gold(spark, ds, new, files)
     finally:
         new.unpersist()
     counts["moved_from_slices"] = sorted(str(d) for d in moved)
     log.info("gold products ds=%s: %s", ds, counts)
     return counts
+
+
+def as_of(master: DataFrame, ds: str) -> DataFrame:
+    """The readings of ``master`` created before the end of day ``ds`` (UTC, as the feed's zone-less hours)."""
+    end = F.date_add(F.lit(ds).cast("date"), 1).cast("timestamp")
+    return master.where(F.col("create_at") < end)
 
 
 def _write_gold(spark, ds: str, new: DataFrame, files: Sequence[str]) -> dict:
@@ -430,8 +430,9 @@ def _write_gold(spark, ds: str, new: DataFrame, files: Sequence[str]) -> dict:
         others = others.join(F.broadcast(superseded), "_source_file", "left_anti")
     whole = others.select(*new.columns).unionByName(new).persist()
     try:
+        past = as_of(whole, ds)
         for table, build in ((BY_DEPARTMENT, by_department), (SHELF_LIFE, shelf_life), (EXPIRING, expiring)):
-            run.replace_slice(build(whole, ds), table, ds)
+            run.replace_slice(build(past, ds), table, ds)
         master_count = whole.count()
     finally:
         whole.unpersist()

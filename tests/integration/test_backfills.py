@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import pytest
+from products_oracle import as_of, expected_by_department, expected_expiring, expected_from_files, expected_shelf_life
 from rentals_oracle import GOLD as RENTALS_GOLD
 from rentals_oracle import expected_gold, late_payments, source_dsn
 
@@ -134,3 +135,72 @@ def test_rentals_backfill_in_reverse_with_a_gap_equals_sql_on_the_source(fresh_c
     want = {(table, day): rows for day in BACKFILL for table, rows in expected_gold(rentals_source, day).items()}
     assert all(want[("gold.top_countries", day)] for day in BACKFILL)
     assert gold_slices(backfill, RENTALS_GOLD, BACKFILL) == want
+
+
+# --- products --------------------------------------------------------------------------------------------------
+
+PRODUCTS_BACKFILL = ("2026-11-20", "2026-11-18")  # newest first, 2026-11-19 never run
+
+
+@pytest.fixture
+def products_landing(s3, tmp_path):
+    """Two hours of each of 2026-11-18, -19 and -20, landed before the backfill runs: (prefix, {name: file})."""
+    from devtools.samples.products import FeedOptions, hours, write_frame
+
+    options = FeedOptions(
+        start=dt.datetime(2026, 11, 18), departments=4, sensors_per_department=3, products_per_department=4,
+        defect_rate=0.05,
+    )  # fmt: skip
+    prefix = f"products_backfill_{uuid.uuid4().hex[:8]}/"
+    files = {}
+    for day in range(3):
+        for name, frame in hours(2, 7, options, first=24 * day):
+            files[name] = write_frame(frame, tmp_path / name)
+            s3.upload_file(str(files[name]), "landing", prefix + name)
+    yield prefix, files
+    for name in files:
+        s3.delete_object(Bucket="landing", Key=prefix + name)
+
+
+def products_gold(env: dict[str, str], day: str) -> dict[str, dict]:
+    """The aggregates of slice ``day``, as the oracle's functions shape them."""
+    from pyiceberg.expressions import EqualTo
+
+    catalog = local_stack.pyiceberg_catalog(env["S3_ENDPOINT"], env["_CATALOG_DB"])
+    shapes = {
+        "gold.products_by_department": (
+            lambda r: (r["department_name"], r["day"]),
+            ("products", "sensors", "readings"),
+        ),
+        "gold.product_shelf_life": (lambda r: r["shelf_life_days"], ("readings", "products")),
+        "gold.products_expiring": (lambda r: (r["department_name"], r["within_days"]), ("products", "readings")),
+    }
+    got = {}
+    for table, (key, values) in shapes.items():
+        found = catalog.load_table(table).scan(row_filter=EqualTo("ds", day)).to_arrow().to_pylist()
+        got[table] = {key(r): tuple(r[v] for v in values) for r in found}
+    return got
+
+
+def test_products_backfill_in_reverse_with_a_gap_gives_each_day_its_own_past(fresh_catalog, products_landing):
+    # The first run (the newest day) reads every landed file, the older day then finds nothing new; each day's
+    # aggregates must still count the readings created up to its end, as a clean run in date order does.
+    from pyiceberg.expressions import AlwaysTrue
+
+    prefix, files = products_landing
+    backfill = fresh_catalog("products")
+    run_days(backfill, "products", PRODUCTS_BACKFILL, {"raw": ("--prefix", prefix), "bronze": GATE})
+    readings = expected_from_files(files)["readings"]
+    for day in PRODUCTS_BACKFILL:
+        past = as_of(readings, dt.date.fromisoformat(day))
+        assert 0 < len(past) < len(readings) if day == "2026-11-18" else past == readings
+        assert products_gold(backfill, day) == {
+            "gold.products_by_department": expected_by_department(past),
+            "gold.product_shelf_life": expected_shelf_life(past),
+            "gold.products_expiring": expected_expiring(past),
+        }, day
+    catalog = local_stack.pyiceberg_catalog(backfill["S3_ENDPOINT"], backfill["_CATALOG_DB"])
+    master = catalog.load_table("gold.product_master").scan(row_filter=AlwaysTrue()).to_arrow().to_pylist()
+    key = ("department_name", "sensor_serial", "product_name", "create_at")
+    got = {tuple(r[k] for k in key): r["product_expire"] for r in master}
+    assert len(got) == len(master) and got == readings
