@@ -403,12 +403,22 @@ def origin_cells(trips: DataFrame) -> DataFrame:
     return frames[0].unionByName(frames[1]).unionByName(frames[2]).withColumn("trips", F.col("trips").cast("long"))
 
 
+def as_of(trips: DataFrame, ds: str) -> DataFrame:
+    """The trips made by the end of day ``ds`` (UTC, as the feed's zone-less datetimes), whichever slice holds them.
+
+    What the snapshots of run ``ds`` count: a function of the files landed and of the day, not of the order the days
+    ran in (a backfill's first run reads every landed file, and an older day run after it finds nothing new).
+    """
+    return trips.where(F.col("trip_date") <= F.lit(ds).cast("date"))
+
+
 def trip_groups(trips: DataFrame, ds: str) -> DataFrame:
-    """Slice ``ds`` of ``trip_groups``: similar trips (region, both cells, time bucket) among ``trips`` up to ``ds``."""
+    """Slice ``ds`` of ``trip_groups``: similar trips (region, both cells, time bucket) among ``trips`` made by the
+    end of day ``ds`` (``trip_date <= ds``), whichever run read them (see ``as_of``)."""
     day = F.lit(ds).cast("date")
     keys = ["region", "origin_cell", "destination_cell", "time_bucket"]
     groups = (
-        trips.where(F.col("ds") <= day)
+        as_of(trips, ds)
         .groupBy(*keys)
         .agg(
             F.count("*").alias("trips"),
@@ -432,9 +442,10 @@ def trip_groups(trips: DataFrame, ds: str) -> DataFrame:
 
 
 def trips_weekly(trips: DataFrame, ds: str) -> DataFrame:
-    """Slice ``ds`` of ``trips_weekly``: per region and ISO week of the covered range, over ``trips`` up to ``ds``."""
+    """Slice ``ds`` of ``trips_weekly``: per region and ISO week of the covered range, over the ``trips`` made by the
+    end of day ``ds`` (see ``as_of``)."""
     day = F.lit(ds).cast("date")
-    current = trips.where(F.col("ds") <= day)
+    current = as_of(trips, ds)
     bounds = current.agg(F.min("trip_date").alias("first_day"), F.max("trip_date").alias("last_day"))
     weeks = bounds.where(F.col("first_day").isNotNull()).select(
         "first_day",

@@ -25,9 +25,17 @@ is left alone when it says the same). The retry rewrites the branch rather than 
 the audit checks counts and keys, not that the branch holds what this run would classify (the raw slice may have
 been reloaded since), so publishing a found branch could publish a stale one.
 
-Gold runs whose slices are complete in themselves (tweets, rentals: ``publish_gold``) do the same over their gold
-tables, audited against ``tables.toml``: no repeated key, no null in a column not declared nullable. A reader of
-``main`` sees the previous slice of every gold table until the first fast-forward, then the window of point 2.
+Gold runs do the same over their gold tables, audited against ``tables.toml``: no repeated key within a slice, no
+null in a column not declared nullable. Tweets and rentals write one slice per table (``publish_gold``); trips,
+users and products also write older slices (trips takes the trips of a re-read file out of the slices that held
+them and rebuilds their cells, users merges a returning user out of its previous slice, products takes a re-read
+file's readings out of older master slices): ``GoldRun`` writes all of it to the run's branch, remembers the slices
+each table was written in, audits those and fast-forwards the tables where any of them differs. A reader of ``main``
+sees the previous state of every gold table until the first fast-forward, then the window of point 2.
+
+Still committed straight to ``main``, each idempotent on retry: raw (the slice, then ``ops.processed_files``: a crash
+between the two leaves the file pending, and the retry reads it again and replaces its rows), ``ops.slice_changes``
+(recorded before the gold writes they announce, so a retry still announces them) and the run summary (last).
 
 A fast-forward needs ``main`` to be an ancestor of the branch: a commit to ``main`` of the same table between the
 branch's creation and its fast-forward (another run of the same domain, which the DAGs' ``max_active_runs=1`` rules

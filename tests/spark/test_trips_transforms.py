@@ -471,18 +471,24 @@ def centre(cell: str) -> tuple[float, float]:
     return (x + 0.5) / 100, (y + 0.5) / 100
 
 
-def test_trip_groups_are_computed_over_every_slice_up_to_ds(spark, generated):
+def test_trip_groups_count_every_trip_made_by_the_end_of_ds_whichever_slice_holds_it(spark, generated):
+    # The first file (trips of 2026-11-16 to -22) was read by the run of D0, the second by D1's, the brief's sample
+    # line (a trip of 2018) by a later run's: D1's groups take the trips made up to the end of D1, from all three.
     from lakehouse_jobs.trips import gold_trips, trip_groups
 
     first, second = ({F1: generated["files"][F1]}, {F2: generated["files"][F2][:601]})
+    later = {"s3a://landing/trips/c.csv": [HEADER, GOOD]}
     trips = gold_trips(bronze_rows(spark, first, D0)).unionByName(gold_trips(bronze_rows(spark, second, D1)))
-    later = gold_trips(bronze_rows(spark, {"s3a://landing/trips/c.csv": [HEADER, GOOD]}, D2))
+    trips = trips.unionByName(gold_trips(bronze_rows(spark, later, D2)))
     got = {
         (r["region"], r["origin_cell"], r["destination_cell"], r["time_bucket"]): r.asDict()
-        for r in trip_groups(trips.unionByName(later), D1).collect()
+        for r in trip_groups(trips, D1).collect()
     }
+    made = [t for t in python_trips(first) + python_trips(second) + python_trips(later) if t["datetime"].date() <= DAY1]
+    assert dt.date(2018, 5, 28) in {t["datetime"].date() for t in made}
+    assert len(made) < len(python_trips(first) + python_trips(second))  # the first file's later days are left out
     groups = defaultdict(list)
-    for trip in python_trips(first) + python_trips(second):
+    for trip in made:
         groups[trip["region"], trip["origin_cell"], trip["destination_cell"], trip["bucket"]].append(trip)
     assert set(got) == set(groups)
     assert max(len(members) for members in groups.values()) > 2  # the hot spots make similar trips
@@ -513,19 +519,27 @@ def test_trips_weekly_covers_every_region_and_week_of_the_range(spark):
         line("Prague", "2026-11-24 12:00:00"),
     ]  # fmt: skip
     trips = gold_trips(bronze_rows(spark, {F1: lines}, D2))
-    got = sorted(tuple(r) for r in trips_weekly(trips, D2).collect())
+    last = dt.date(2026, 11, 24)
+    got = sorted(tuple(r) for r in trips_weekly(trips, last.isoformat()).collect())
     w = [dt.date(2026, 11, 2), dt.date(2026, 11, 9), dt.date(2026, 11, 16), dt.date(2026, 11, 23)]
     assert got == [
-        (DAY2, "Prague", w[0], 5, 3, 2, 0.6),
-        (DAY2, "Prague", w[1], 7, 0, 0, 0.0),
-        (DAY2, "Prague", w[2], 7, 0, 0, 0.0),
-        (DAY2, "Prague", w[3], 2, 1, 1, 0.5),
-        (DAY2, "Turin", w[0], 5, 0, 0, 0.0),
-        (DAY2, "Turin", w[1], 7, 1, 1, 0.1429),
-        (DAY2, "Turin", w[2], 7, 0, 0, 0.0),
-        (DAY2, "Turin", w[3], 2, 0, 0, 0.0),
+        (last, "Prague", w[0], 5, 3, 2, 0.6),
+        (last, "Prague", w[1], 7, 0, 0, 0.0),
+        (last, "Prague", w[2], 7, 0, 0, 0.0),
+        (last, "Prague", w[3], 2, 1, 1, 0.5),
+        (last, "Turin", w[0], 5, 0, 0, 0.0),
+        (last, "Turin", w[1], 7, 1, 1, 0.1429),
+        (last, "Turin", w[2], 7, 0, 0, 0.0),
+        (last, "Turin", w[3], 2, 0, 0, 0.0),
     ]
-    assert trips_weekly(trips, D0).count() == 0  # nothing up to an earlier ds
+    # As of D2 (2026-11-20) the trip of the 24th has not happened: the range ends on the 10th, Turin's trip.
+    assert sorted(tuple(r) for r in trips_weekly(trips, D2).collect()) == [
+        (DAY2, "Prague", w[0], 5, 3, 2, 0.6),
+        (DAY2, "Prague", w[1], 2, 0, 0, 0.0),
+        (DAY2, "Turin", w[0], 5, 0, 0, 0.0),
+        (DAY2, "Turin", w[1], 2, 1, 1, 0.5),
+    ]
+    assert trips_weekly(trips, "2026-11-03").count() == 0  # no trip made by the end of an earlier day
 
 
 # --- reading the files ---------------------------------------------------------------------------

@@ -354,3 +354,64 @@ def test_a_gold_run_that_rewrites_older_slices_publishes_them_with_its_own_after
     with pytest.raises(wap.AuditFailed, match=rf"{a}: 1 repeated keys"):
         run([("y", 2, None), ("y", 6, None)], first_a, first_b)
     assert day_rows(spark, a, older) == [("y", 2, None)]
+
+
+# --- raw and ops.processed_files: two commits, and a retry that makes them agree -----------------------------------
+
+
+def test_a_crash_between_the_raw_commit_and_the_processed_files_record_is_completed_by_the_retry(
+    spark, tmp_path, monkeypatch
+):
+    # Raw's slice and ops.processed_files are separate commits. A run that dies between them leaves the file's
+    # lines in raw but not recorded as processed: the retry plans it again, and its lines replace themselves.
+    import uuid
+    from pathlib import Path
+
+    from pyspark.sql import types as T
+
+    from lakehouse_jobs import landed_files
+    from lakehouse_jobs.landed_files import LandedFeed, load_landed, read_processed
+
+    suffix = uuid.uuid4().hex[:8]
+    schema = T.StructType(
+        [
+            T.StructField("ds", T.DateType(), False),
+            T.StructField("_source_file", T.StringType(), False),
+            T.StructField("_line_number", T.LongType(), False),
+            T.StructField("line", T.StringType()),
+        ]
+    )
+    lines = ["first", "second", "third"]
+    (tmp_path / "a b.txt").write_text("\n".join(lines) + "\n")
+
+    def read(spark, files, ds):
+        day = dt.date.fromisoformat(ds)
+        rows = [
+            (day, f.path, n, text)
+            for f in files
+            for n, text in enumerate(Path(f.path.removeprefix("file:")).read_text(encoding="utf-8").splitlines(), 1)
+        ]
+        return spark.createDataFrame(rows, schema), {f.path: len(lines) for f in files}
+
+    feed = LandedFeed(f"rawcrash{suffix}", f"raw.rawcrash_{suffix}", schema, ".txt", read, "_line_number", "lines")
+    real = landed_files.record_processed
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed between the two commits")
+
+    monkeypatch.setattr(landed_files, "record_processed", crash)
+    try:
+        with pytest.raises(RuntimeError, match="between the two commits"):
+            load_landed(spark, feed, DS, prefix=f"file://{tmp_path}/")
+        assert read_processed(spark, feed.domain) == {}  # not recorded: still pending for the sensor and the retry
+        monkeypatch.setattr(landed_files, "record_processed", real)
+        summary = load_landed(spark, feed, DS, prefix=f"file://{tmp_path}/")
+        assert (summary["new_files"], summary["new_lines"]) == (1, len(lines))
+        raw = spark.table(f"lake.{feed.raw}").collect()
+        assert sorted((r["_line_number"], r["line"]) for r in raw) == list(enumerate(lines, 1))  # each line once
+        (processed,) = read_processed(spark, feed.domain).values()
+        assert processed.path.endswith("/a b.txt") and processed.ds == dt.date.fromisoformat(DS)
+        assert load_landed(spark, feed, DS, prefix=f"file://{tmp_path}/")["new_files"] == 0  # now done
+    finally:
+        spark.sql(f"DROP TABLE IF EXISTS lake.{feed.raw}")
+        spark.sql(f"DELETE FROM lake.ops.processed_files WHERE domain = '{feed.domain}'")
