@@ -20,6 +20,7 @@ import pytest
 from products_oracle import as_of, expected_by_department, expected_expiring, expected_from_files, expected_shelf_life
 from rentals_oracle import GOLD as RENTALS_GOLD
 from rentals_oracle import expected_gold, late_payments, source_dsn
+from trips_oracle import expected_groups, expected_weekly, made_by, trips_of
 
 from devtools import local_stack
 
@@ -204,3 +205,53 @@ def test_products_backfill_in_reverse_with_a_gap_gives_each_day_its_own_past(fre
     key = ("department_name", "sensor_serial", "product_name", "create_at")
     got = {tuple(r[k] for k in key): r["product_expire"] for r in master}
     assert len(got) == len(master) and got == readings
+
+
+# --- trips -----------------------------------------------------------------------------------------------------
+
+TRIPS_BACKFILL = ("2026-11-20", "2026-11-18")  # newest first, 2026-11-19 never run
+
+
+@pytest.fixture
+def trips_landing(s3):
+    """One file of trips of each of 2026-11-18, -19 and -20, landed before the backfill runs: (prefix, files)."""
+    from devtools.samples.trips import TripOptions, drop_file, generate_trip_file
+
+    prefix = f"trips_backfill_{uuid.uuid4().hex[:8]}/"
+    files = [
+        generate_trip_file(300, 40 + day, TripOptions(start=dt.datetime(2026, 11, 18 + day, tzinfo=dt.UTC), days=1))
+        for day in range(3)
+    ]
+    keys = [drop_file(s3, trip_file, prefix=prefix)["key"] for trip_file in files]
+    yield prefix, files
+    for key in keys:
+        s3.delete_object(Bucket="landing", Key=key)
+
+
+def test_trips_backfill_in_reverse_with_a_gap_gives_each_day_its_own_past(fresh_catalog, trips_landing):
+    # As for products: the first run reads every landed file; each day's groups and weeks count the trips made by
+    # its end, whichever run read them.
+    from pyiceberg.expressions import AlwaysTrue, EqualTo
+
+    prefix, files = trips_landing
+    backfill = fresh_catalog("trips")
+    run_days(backfill, "trips", TRIPS_BACKFILL, {"raw": ("--prefix", prefix), "bronze": GATE})
+    catalog = local_stack.pyiceberg_catalog(backfill["S3_ENDPOINT"], backfill["_CATALOG_DB"])
+    trips = trips_of(files)
+    for day in TRIPS_BACKFILL:
+        made = made_by(trips, day)
+        assert 0 < len(made) < len(trips) if day == "2026-11-18" else made == trips
+        groups = catalog.load_table("gold.trip_groups").scan(row_filter=EqualTo("ds", day)).to_arrow().to_pylist()
+        assert {
+            (r["region"], r["origin_cell"], r["destination_cell"], r["time_bucket"]): (
+                r["trips"], r["datasources"], r["first_seen"], r["last_seen"],
+            )
+            for r in groups
+        } == expected_groups(made), day  # fmt: skip
+        weekly = catalog.load_table("gold.trips_weekly").scan(row_filter=EqualTo("ds", day)).to_arrow().to_pylist()
+        assert {
+            (r["region"], r["week_start"]): (r["days"], r["trips"], r["days_with_trips"], r["average_trips_per_day"])
+            for r in weekly
+        } == expected_weekly(made), day
+    gold = catalog.load_table("gold.trips").scan(row_filter=AlwaysTrue()).to_arrow().to_pylist()
+    assert len(gold) == len(trips) == len({r["trip_id"] for r in gold})
