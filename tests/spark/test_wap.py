@@ -415,3 +415,64 @@ def test_a_crash_between_the_raw_commit_and_the_processed_files_record_is_comple
     finally:
         spark.sql(f"DROP TABLE IF EXISTS lake.{feed.raw}")
         spark.sql(f"DELETE FROM lake.ops.processed_files WHERE domain = '{feed.domain}'")
+
+
+def test_a_re_read_file_leaves_the_older_bronze_slices_only_when_its_run_is_published(spark):
+    # Products: a file read again replaces its rows in every older slice of bronze and of the rejects. That removal
+    # is on the run's branch, so an audit that fails leaves the older slices of main as they were.
+    import uuid
+
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from lakehouse_jobs import wap
+    from lakehouse_jobs.bronze import Target, publish_slice
+    from lakehouse_jobs.iceberg import replace_slice
+
+    suffix, older = uuid.uuid4().hex[:8], "2026-01-05"
+    ds_field, lineage = T.StructField("ds", T.DateType(), False), T.StructField("_source_file", T.StringType())
+    value = T.StructField("value", T.StringType())
+    bronze = Target(f"bronze.wapsup_{suffix}", T.StructType([ds_field, value, lineage]))
+    reason = T.StructField("reason", T.StringType(), False)
+    rejects = Target(f"bronze.wapsup_{suffix}_rejects", T.StructType([ds_field, reason, value, lineage]))
+    domain = f"wapsup{suffix}"
+    day = {d: dt.date.fromisoformat(d) for d in (older, DS)}
+    # The older run read files f and g.
+    replace_slice(
+        spark.createDataFrame([(day[older], "a", "f"), (day[older], "b", "g")], bronze.schema),
+        bronze.table,
+        bronze.schema,
+        older,
+    )
+    refused = spark.createDataFrame([(day[older], "bad_value", "z", "f")], rejects.schema)
+    replace_slice(refused, rejects.table, rejects.schema, older)
+
+    def run(kinds, keep_repeats=False):
+        rows = [(day[DS], kind, v, "f") for kind, v in kinds]
+        classified = spark.createDataFrame(rows, "ds date, kind string, value string, _source_file string")
+        classified = classified.withColumn("reason", F.when(F.col("kind") == "reject", F.lit("bad_value")))
+        kept = F.col("kind").isin("record", "duplicate") if keep_repeats else F.col("kind") == "record"
+        return publish_slice(
+            classified, len(kinds), domain=domain, ds=DS,
+            accepted=lambda r: r.where(kept).select("ds", "value", "_source_file"),
+            rejected=lambda r: r.where(F.col("kind") == "reject").select("ds", "reason", "value", "_source_file"),
+            bronze=bronze, rejects=rejects, max_reject_ratio=0.5, key=("value",), superseded=["f"],
+        )  # fmt: skip
+
+    def slice_values(target, d):
+        return sorted(r["value"] for r in spark.table(f"lake.{target.table}").where(f"ds = DATE '{d}'").collect())
+
+    kinds = [("record", "a2"), ("record", "c"), ("duplicate", "c"), ("reject", "y")]
+    try:
+        with pytest.raises(wap.AuditFailed):
+            run(kinds, keep_repeats=True)
+        assert (slice_values(bronze, older), slice_values(rejects, older)) == (["a", "b"], ["z"])  # main as it was
+        branch = wap.branch_name(domain, "bronze", DS)
+        assert spark.table(f"lake.{bronze.table}.branch_{branch}").where(f"ds = DATE '{older}'").count() == 1
+        run(kinds)
+        assert (slice_values(bronze, older), slice_values(rejects, older)) == (["b"], [])  # f's old rows are gone
+        assert (slice_values(bronze, DS), slice_values(rejects, DS)) == (["a2", "c"], ["y"])
+    finally:
+        for target in (bronze, rejects):
+            spark.sql(f"DROP TABLE IF EXISTS lake.{target.table}")
+        spark.sql(f"DELETE FROM lake.gold.pipeline_runs WHERE domain = '{domain}'")
