@@ -17,11 +17,11 @@ TABLE_PROPERTIES = {
 }
 
 
-def qualified(table: str) -> str:
-    """Return ``lake.<namespace>.<table>`` for ``<namespace>.<table>``."""
+def qualified(table: str, branch: str | None = None) -> str:
+    """Return ``lake.<namespace>.<table>`` for ``<namespace>.<table>``, with ``.branch_<branch>`` for a branch."""
     if table.count(".") != 1:
         raise ValueError(f"expected <namespace>.<table>, got {table!r}")
-    return f"{CATALOG}.{table}"
+    return f"{CATALOG}.{table}" + (f".branch_{branch}" if branch else "")
 
 
 def ensure_table(spark, table: str, schema, partitioned_by: Sequence[str] = ("ds",)) -> str:
@@ -82,8 +82,8 @@ def replace_slice(df, table: str, schema, ds: str, *, branch: str | None = None)
     """
     from pyspark.sql import functions as F
 
-    name = ensure_table(df.sparkSession, table, schema)
-    target = f"{name}.branch_{branch}" if branch else name
+    ensure_table(df.sparkSession, table, schema)
+    target = qualified(table, branch)
     conform(df, schema).writeTo(target).overwrite(F.col("ds") == F.lit(ds).cast("date"))
     log.info("replaced slice ds=%s of %s", ds, target)
 
@@ -106,8 +106,7 @@ def read_slice(spark, table: str, ds: str, *, branch: str | None = None):
     """Return the rows of partition ``ds`` of ``table`` (of its ``branch``, by default of ``main``)."""
     from pyspark.sql import functions as F
 
-    name = qualified(table) + (f".branch_{branch}" if branch else "")
-    return spark.table(name).where(F.col("ds") == F.lit(ds).cast("date"))
+    return spark.table(qualified(table, branch)).where(F.col("ds") == F.lit(ds).cast("date"))
 
 
 def read_text_file(spark, uri: str) -> str | None:
@@ -151,7 +150,8 @@ def apply_changes(
     from pyspark.sql import functions as F
 
     spark = changes.sparkSession
-    name = ensure_table(spark, table, schema) + (f".branch_{branch}" if branch else "")
+    ensure_table(spark, table, schema)
+    name = qualified(table, branch)
     view = f"_changes_{table.replace('.', '_')}"
     columns = [f"`{f.name}`" for f in schema.fields]
     typed = [F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields]

@@ -173,7 +173,7 @@ def superseded_slices(spark, table: str, paths: Sequence[str], ds: str, *, branc
         return {}
     files = spark.createDataFrame([(p,) for p in paths], "_source_file string")
     rows = (
-        spark.table(qualified(table) + (f".branch_{branch}" if branch else ""))
+        spark.table(qualified(table, branch))
         .where(F.col("ds") != F.lit(ds).cast("date"))
         .join(F.broadcast(files), "_source_file", "left_semi")
         .groupBy("ds")

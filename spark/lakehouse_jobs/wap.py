@@ -119,8 +119,7 @@ def _days(days: Iterable[str]):
 
 def read_days(spark, table: str, days: Iterable[str], *, branch: str | None = None):
     """The rows of the slices ``days`` of ``table`` (of its ``branch``, by default of ``main``)."""
-    name = qualified(table) + (f".branch_{branch}" if branch else "")
-    return spark.table(name).where(_days(days))
+    return spark.table(qualified(table, branch)).where(_days(days))
 
 
 def same_slices(spark, table: str, branch: str, days: Iterable[str]) -> bool:
@@ -131,11 +130,6 @@ def same_slices(spark, table: str, branch: str, days: Iterable[str]) -> bool:
     days = list(days)
     new, old = read_days(spark, table, days, branch=branch), read_days(spark, table, days)
     return new.count() == old.count() and fingerprint(new) == fingerprint(old)
-
-
-def same_slice(spark, table: str, branch: str, ds: str) -> bool:
-    """Whether slice ``ds`` holds the same rows (as a multiset) on ``branch`` as on ``main``."""
-    return same_slices(spark, table, branch, [ds])
 
 
 def publish(spark, tables: Sequence[str] | Mapping[str, Iterable[str]], branch: str, ds: str) -> list[str]:
@@ -214,7 +208,7 @@ class GoldRun:
 
     def name(self, table: str) -> str:
         """The qualified name of ``table``'s branch, for SQL (``lake.<namespace>.<table>.branch_<branch>``)."""
-        return f"{qualified(table)}.branch_{self.branch}"
+        return qualified(table, self.branch)
 
     def table(self, table: str):
         """Every row of ``table`` on the branch: what this run has written so far over ``main``."""
