@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes generating the files")
     parser.add_argument("--skip-baselines", action="store_true", help="measure this pipeline only")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (the files, each job's log)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-products-"))
     files = work / "files"
@@ -275,7 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for name in (catalog_db, analytics):
             local_stack.drop_database(name)
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

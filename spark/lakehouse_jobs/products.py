@@ -40,6 +40,7 @@ from lakehouse_jobs.landed_files import (
     drop_superseded,
     glob_escaped,
     load_landed,
+    scanned_uris,
     slice_files,
     superseded_slices,
     with_listed_paths,
@@ -104,11 +105,20 @@ GOLD_AGGREGATES = (BY_DEPARTMENT, SHELF_LIFE, EXPIRING)
 # --- Parquet footers ------------------------------------------------------------------------------
 
 
-def parquet_footer(spark, path: str) -> tuple[str, int]:
-    """(schema text, row count) from a Parquet file's footer, read on the driver without a Spark job."""
+def parquet_footer(spark, path: str, size: int | None = None) -> tuple[str, int]:
+    """(schema text, row count) from a Parquet file's footer, read on the driver without a Spark job.
+
+    With the file's ``size`` (from the listing) the file's status is not asked for again: one HEAD request less per
+    file on S3, where a run may read thousands of files.
+    """
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
-    source = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(jvm.org.apache.hadoop.fs.Path(path), conf)
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    if size is None:
+        source = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(hadoop_path, conf)
+    else:
+        status = jvm.org.apache.hadoop.fs.FileStatus(size, False, 1, 0, 0, hadoop_path)
+        source = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromStatus(status, conf)
     reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(source)
     try:
         return reader.getFooter().getFileMetaData().getSchema().toString(), int(reader.getRecordCount())
@@ -329,28 +339,55 @@ def expiring(master: DataFrame, ds: str, horizons: Sequence[int] = HORIZONS) -> 
 def read_footers(spark, files: Sequence[LandedFile]) -> dict[str, tuple[str, int]]:
     """Each file's (schema text, row count) from its footer; a few at a time, as each is a round trip to S3."""
     with ThreadPoolExecutor(max_workers=8) as pool:
-        footers = pool.map(lambda f: parquet_footer(spark, f.path), files)
+        footers = pool.map(lambda f: parquet_footer(spark, f.path, f.size), files)
         return {file.path: footer for file, footer in zip(files, footers, strict=True)}
 
 
+def landed_folder(paths: Sequence[str]) -> str:
+    """The deepest folder holding every one of ``paths`` (URIs), with a trailing ``/``."""
+    common = paths[0].split("/")[:-1]
+    for path in paths[1:]:
+        parts = path.split("/")[:-1]
+        same = 0
+        while same < min(len(common), len(parts)) and common[same] == parts[same]:
+            same += 1
+        common = common[:same]
+    return "/".join(common) + "/"
+
+
 def read_files(spark, files: Sequence[LandedFile], ds: str) -> tuple[DataFrame, dict[str, int]]:
-    """Raw rows of ``files`` (read in groups of one Parquet schema), and each file's row count from its footer."""
+    """Raw rows of ``files`` (read in groups of one Parquet schema), and each file's row count from its footer.
+
+    Each group is read from the folder that holds the files, keeping only the group's files by
+    ``_metadata.file_path``: Spark lists the folder (a few LIST requests) and prunes the others before reading,
+    where naming thousands of files would cost a HEAD request or more for each before any is read. The group's
+    schema is given, so Spark does not infer one from some other file of the folder.
+    """
     footers = read_footers(spark, files)
     groups: dict[str, list[str]] = {}
     for path, (file_schema, _) in footers.items():
         groups.setdefault(file_schema, []).append(path)
+    folder = glob_escaped(landed_folder([f.path for f in files]))
     frames = []
     for paths in groups.values():
-        scanned = spark.read.parquet(*[glob_escaped(p) for p in paths]).select(
-            "*",
-            F.col("_metadata.file_path").alias("_source_file"),
-            (F.col("_metadata.row_index") + 1).alias("_row_number"),
+        file_schema = spark.read.parquet(glob_escaped(paths[0])).schema
+        uris = list(scanned_uris(spark, paths))
+        scanned = (
+            spark.read.schema(file_schema)
+            .option("recursiveFileLookup", "true")
+            .parquet(folder)
+            .where(F.col("_metadata.file_path").isin(uris))
+            .select(
+                "*",
+                F.col("_metadata.file_path").alias("_source_file"),
+                (F.col("_metadata.row_index") + 1).alias("_row_number"),
+            )
         )
         frames.append(to_raw(with_listed_paths(scanned, "_source_file", paths), ds))
     union = frames[0]
     for frame in frames[1:]:
         union = union.unionByName(frame)
-    log.info("reading %d files in %d schema groups", len(files), len(groups))
+    log.info("reading %d files in %d schema groups under %s", len(files), len(groups), folder)
     return union, {path: rows for path, (_, rows) in footers.items()}
 
 
