@@ -176,32 +176,42 @@ def _outside(value) -> object:
 
 
 def parse(raw: DataFrame) -> DataFrame:
-    """Raw rows + typed reading columns (prefixed ``_t_``) + ``reason`` (NULL for a valid row) + ``kind``."""
-    create_at = F.expr("try_cast(trim(create_at) AS TIMESTAMP_NTZ)")
-    expire = F.expr("try_cast(trim(product_expire) AS TIMESTAMP_NTZ)")
+    """Raw rows + typed reading columns (prefixed ``_t_``) + ``reason`` (NULL for a valid row) + ``kind``.
+
+    Three projections, each over the columns of the one before: the trimmed texts, then the typed timestamps, then
+    the reason and the kind. Written as one projection, every branch of the reason's ``CASE`` repeats the trims and
+    casts before it, and ``kind`` repeats the whole reason: four times the work (1.4 M rows, 2 cores: 7.2 s against
+    1.7 s; see README "Benchmarks").
+    """
+    texts = raw.select("*", *[_text(name).alias(f"_s_{name}") for name in FIELDS])
+    typed = texts.select(
+        "*",
+        *[
+            F.expr(f"try_cast(_s_{name} AS TIMESTAMP_NTZ)").alias(f"_t_{name}")
+            for name in ("create_at", "product_expire")
+        ],
+    )
+    create_at, expire = F.col("_t_create_at"), F.col("_t_product_expire")
     reason = (
         F.when(F.size("_absent") > 0, "missing_column")
-        .when(_text("department_name").isNull(), "missing_department")
-        .when(_text("sensor_serial").isNull(), "missing_sensor_serial")
-        .when(_text("product_name").isNull(), "missing_product_name")
-        .when(_text("create_at").isNull(), "missing_create_at")
+        .when(F.col("_s_department_name").isNull(), "missing_department")
+        .when(F.col("_s_sensor_serial").isNull(), "missing_sensor_serial")
+        .when(F.col("_s_product_name").isNull(), "missing_product_name")
+        .when(F.col("_s_create_at").isNull(), "missing_create_at")
         .when(create_at.isNull(), "bad_create_at")
-        .when(_text("product_expire").isNull(), "missing_product_expire")
+        .when(F.col("_s_product_expire").isNull(), "missing_product_expire")
         .when(expire.isNull(), "bad_product_expire")
         .when(_outside(create_at) | _outside(expire), "timestamp_out_of_range")
         .when(expire < create_at, "expire_before_create")
     )
-    typed = {
-        "department_name": _text("department_name"),
-        "sensor_serial": _text("sensor_serial"),
-        "product_name": _text("product_name"),
-        "create_at": create_at,
-        "product_expire": expire,
-    }
-    kind = F.when(reason.isNull(), RECORD).otherwise(REJECT)
-    return raw.select(
-        "*", *[value.alias(f"_t_{name}") for name, value in typed.items()], reason.alias("reason"), kind.alias("kind")
+    reasoned = typed.select(
+        *raw.columns,
+        *[F.col(f"_s_{name}").alias(f"_t_{name}") for name in ("department_name", "sensor_serial", "product_name")],
+        "_t_create_at",
+        "_t_product_expire",
+        reason.alias("reason"),
     )
+    return reasoned.select("*", F.when(F.col("reason").isNull(), RECORD).otherwise(REJECT).alias("kind"))
 
 
 def _to_bronze(readings: DataFrame) -> DataFrame:

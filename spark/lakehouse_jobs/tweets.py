@@ -63,6 +63,10 @@ def parse(raw: DataFrame) -> DataFrame:
     """Parse and validate raw lines: the typed columns, ``kind`` (header, record, reject) and ``reason``.
 
     The header is expected once, as line 1 of a file; anywhere else it is a rejected ``repeated_header``.
+
+    Staged projections, each over the columns of the one before (the fields, then the typed values, then the reason,
+    then the kind): in one projection every branch of the reason's ``CASE`` and the kind would evaluate the regexes
+    and casts again (see ``lakehouse_jobs.products.parse``).
     """
     parts = F.split(F.col("line"), "\t", -1)
     fields = raw.select(
@@ -76,24 +80,31 @@ def parse(raw: DataFrame) -> DataFrame:
         F.col("_date").rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$") & F.col("_time").rlike(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}$"),
         F.expr("try_cast(concat(_date, ' ', _time) AS TIMESTAMP)"),
     )
-    is_header = (F.col("_line_number") == 1) & (F.col("line") == HEADER)
+    typed = fields.select(
+        "*",
+        tweet_id.alias("tweet_id"),
+        created_at.alias("created_at"),
+        ((F.col("_line_number") == 1) & (F.col("line") == HEADER)).alias("_header"),
+    )
     reason = (
-        F.when(is_header, F.lit(None))
+        F.when(F.col("_header"), F.lit(None))
         .when(F.col("line").isNull() | (F.trim(F.col("line")) == ""), "blank_line")
         .when(F.col("line") == HEADER, "repeated_header")
         .when(F.col("_n") != len(COLUMNS), "wrong_column_count")
-        .when(tweet_id.isNull(), "bad_tweet_id")
-        .when(created_at.isNull(), "bad_timestamp")
+        .when(F.col("tweet_id").isNull(), "bad_tweet_id")
+        .when(F.col("created_at").isNull(), "bad_timestamp")
     )
-    return fields.select(
+    reasoned = typed.select(
         *raw.columns,
-        tweet_id.alias("tweet_id"),
-        created_at.alias("created_at"),
+        "tweet_id",
+        "created_at",
         F.when(F.col("_lang") != "", F.lower("_lang")).alias("lang"),
         F.when(F.col("_country_code") != "", F.upper("_country_code")).alias("country_code"),
         reason.alias("reason"),
-        F.when(is_header, HEADER_LINE).when(reason.isNotNull(), REJECT).otherwise(RECORD).alias("kind"),
+        "_header",
     )
+    kind = F.when(F.col("_header"), HEADER_LINE).when(F.col("reason").isNotNull(), REJECT).otherwise(RECORD)
+    return reasoned.select(*[c for c in reasoned.columns if c != "_header"], kind.alias("kind"))
 
 
 LAYER = Layer(
