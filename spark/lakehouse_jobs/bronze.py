@@ -4,8 +4,7 @@ A domain declares its bronze ``Layer`` (raw table, targets, a pure parse that la
 ``record`` (valid) or ``reject`` with a reason, the de-duplication key and the order that decides "first") and calls
 ``run_layer``. Validation comes first: a ``duplicate`` is a valid record whose key an earlier *valid* record (or the
 history of earlier slices) already holds, never a repeat of a rejected one. The engine keeps the first valid record
-of each key by aggregation (``min_by`` over the order) of the rows whose key repeats, not a window over the slice,
-and persists nothing.
+of each key with one aggregation (``min_by`` over the order), not a window over the slice, and persists nothing.
 
 ``publish_parts`` then checks raw = headers + valid + rejects, and publishes by write-audit-publish
 (lakehouse_jobs.wap, whose docstring says what a reader sees at every moment): rejects and accepted records go to the
@@ -153,52 +152,17 @@ def _order(order: Sequence[str]):
     return F.struct(*[F.expr(o).alias(f"_o{i}") for i, o in enumerate(order)])
 
 
-# first_records' digest of a key, and the most repeated digests it handles apart from the rest; above that (a slice
-# mostly of repeats) one aggregation over every valid row is cheaper than the list.
-_DIGEST = "_key_digest"
-MAX_REPEATED_DIGESTS = 200_000
-
-
 def first_records(
     parsed: DataFrame, key: Sequence[str], order: Sequence[str], history: DataFrame | None = None
 ) -> DataFrame:
     """The first valid row of each key (smallest ``order``), leaving out keys in ``history``.
 
-    Rejected rows never compete, so a valid record is never a duplicate of a refused one. Rows tied on ``order`` are
-    the same record delivered twice: either may be kept.
-
-    Most keys occur once, and taking the first of each key by one aggregation over every row (``min_by`` of the
-    whole row) sorts the whole slice. So a first pass counts a 64-bit digest of the key (a Spark job, run when this
-    is called) and only rows whose digest repeats are aggregated, the others pass through (the key of a row whose
-    digest occurs once occurs once). Digests that collide send both keys to the aggregation, which compares the
-    keys themselves: a collision costs time, never a record. Products, 1.4 M rows, 2 cores: see README
-    "Benchmarks".
+    One aggregation (``min_by``) over the valid rows; rejected rows never compete, so a valid record is never a
+    duplicate of a refused one. Rows tied on ``order`` are the same record delivered twice: either may be kept.
     """
     valid = parsed.where(F.col("kind") == RECORD)
     if history is not None:
         valid = valid.join(history.select(*key).distinct(), list(key), "left_anti")
-    digest = F.xxhash64(*[F.col(f"`{c}`") for c in key])
-    repeated = (
-        valid.groupBy(digest.alias(_DIGEST))
-        .count()
-        .where(F.col("count") > 1)
-        .select(_DIGEST)
-        .limit(MAX_REPEATED_DIGESTS + 1)
-        .collect()
-    )
-    if len(repeated) > MAX_REPEATED_DIGESTS:
-        return _first_by_aggregation(valid, key, order)
-    if not repeated:
-        return valid
-    digests = F.broadcast(valid.sparkSession.createDataFrame([(r[0],) for r in repeated], f"{_DIGEST} long"))
-    hashed = valid.withColumn(_DIGEST, digest)
-    once = hashed.join(digests, _DIGEST, "left_anti").drop(_DIGEST)
-    several = hashed.join(digests, _DIGEST, "left_semi").drop(_DIGEST)
-    return once.unionByName(_first_by_aggregation(several, key, order))
-
-
-def _first_by_aggregation(valid: DataFrame, key: Sequence[str], order: Sequence[str]) -> DataFrame:
-    """The first row of each key among ``valid``, by one aggregation (``min_by`` over ``order``)."""
     row = F.struct(*[F.col(f"`{c}`") for c in valid.columns])
     return valid.groupBy(*key).agg(F.min_by(row, _order(order)).alias("_first")).select("_first.*")
 
@@ -423,8 +387,8 @@ def publish_parts(
     accepted_counts = []
     for part in parts:
         counter = Observation(f"accepted_{len(accepted_counts)}")
+        kept = part.accepted(part.classified).observe(counter, F.count(F.lit(1)).alias("rows"))
         with step(spark, f"{domain} bronze: write {part.bronze.table}"), _observable(spark):
-            kept = part.accepted(part.classified).observe(counter, F.count(F.lit(1)).alias("rows"))
             wap.start_branch(spark, part.bronze.table, part.bronze.schema, branch)
             replace_slice(kept, part.bronze.table, part.bronze.schema, ds, branch=branch)
         written[part.bronze.table] = [ds, *_drop_superseded(spark, part.bronze, superseded, ds, branch)]

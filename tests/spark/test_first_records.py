@@ -1,4 +1,4 @@
-"""bronze.first_records: the first valid row of each key, whichever way the engine finds it.
+"""bronze.first_records: the first valid row of each key (validation first, then de-duplication).
 
 The expected rows are computed in plain Python from the generated rows: sort the valid rows by (file, line), keep
 the first of each key that the history does not hold.
@@ -61,21 +61,6 @@ def test_the_first_valid_row_of_each_key_is_kept(spark, with_history):
     rows = generated()
     history = {("a", 3), ("b", 10), (None, 7)} if with_history else None
     assert_firsts(spark, rows, history)
-
-
-def test_above_the_bound_of_repeated_digests_one_aggregation_gives_the_same_rows(spark, monkeypatch):
-    from lakehouse_jobs import bronze
-
-    monkeypatch.setattr(bronze, "MAX_REPEATED_DIGESTS", 3)
-    assert_firsts(spark, generated(seed=6), None)
-
-
-def test_colliding_digests_cost_no_record(spark, monkeypatch):
-    """Every key given the same digest: all rows go through the aggregation, which compares the keys themselves."""
-    from pyspark.sql import functions as F
-
-    monkeypatch.setattr(F, "xxhash64", lambda *columns: F.lit(42).cast("long"))
-    assert_firsts(spark, generated(seed=7), {("c 1", 5)})
 
 
 def test_a_slice_of_unique_keys_is_kept_whole(spark):
